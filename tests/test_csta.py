@@ -1,0 +1,325 @@
+"""Tests for coupled spatial-temporal attention and the HCN / CSTA-CNN models."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from stgat_jax.models.csta import (
+    CSTACNN,
+    HCN,
+    CoupledAttention,
+    coupled_attention,
+    temporal_difference,
+)
+
+V = 25
+
+
+def key(seed: int) -> jax.Array:
+    """A PRNG key whose random ops compile quickly on CPU (keeps the tests fast)."""
+    return jax.random.key(seed, impl='rbg')
+
+
+def normal(seed: int, shape: tuple[int, ...], scale: float = 1.0) -> jax.Array:
+    """Gaussian test data drawn with NumPy, so no JAX random op has to compile."""
+    return jnp.asarray(scale * np.random.default_rng(seed).normal(size=shape), dtype=jnp.float32)
+
+
+attend = jax.jit(coupled_attention, static_argnames='mode')
+
+
+def count_params(tree) -> int:
+    """Number of scalars in a parameter tree."""
+    return sum(int(np.prod(leaf.shape)) for leaf in jax.tree.leaves(tree))
+
+
+def conv_params(k_h: int, k_w: int, c_in: int, c_out: int) -> int:
+    """Kernel plus bias of a convolution."""
+    return k_h * k_w * c_in * c_out + c_out
+
+
+def dense_params(d_in: int, d_out: int) -> int:
+    """Kernel plus bias of a linear layer."""
+    return d_in * d_out + d_out
+
+
+def hcn_params_by_hand(frames: int, num_classes: int) -> int:
+    """HCN size from its layer table: two streams conv1-conv4, then conv5, conv6, fc7, fc8."""
+    stream = (
+        conv_params(1, 1, 3, 64)
+        + conv_params(3, 1, 64, 32)
+        + conv_params(3, 3, V, 32)
+        + conv_params(3, 3, 32, 64)
+    )
+    flat = 256 * 2 * frames // 16
+    return (
+        2 * stream
+        + conv_params(3, 3, 128, 128)
+        + conv_params(3, 3, 128, 256)
+        + dense_params(flat, 256)
+        + dense_params(256, num_classes)
+    )
+
+
+def abstract_params(model, frames: int):
+    """Parameter shapes of a model without allocating them."""
+    x = jax.ShapeDtypeStruct((1, 2, frames, V, 3), jnp.float32)
+    return jax.eval_shape(model.init, jax.random.key(0), x)['params']
+
+
+@pytest.fixture(scope='module')
+def skeletons() -> jax.Array:
+    """(N=2, M=2, T=32, V, 3) random clips."""
+    return normal(1, (2, 2, 32, V, 3))
+
+
+@pytest.fixture(scope='module')
+def csta_model_and_params(skeletons):
+    """A CSTA-CNN at T=32 and its initialised variables."""
+    model = CSTACNN(num_classes=10, num_frames=32)
+    variables = jax.jit(model.init)(key(0), skeletons)
+    return model, variables
+
+
+@pytest.fixture(scope='module')
+def forward(csta_model_and_params):
+    """Jitted (variables, x, train, dropout_key) -> (logits, aux) of the CSTA-CNN fixture."""
+    model, _ = csta_model_and_params
+
+    def apply(variables, x, train, key):
+        return model.apply(variables, x, train=train, rngs={'dropout': key})
+
+    return jax.jit(apply, static_argnums=2)
+
+
+@pytest.mark.parametrize('frames', [32, 64])
+def test_hcn_parameter_count_matches_layer_table(frames):
+    expected = hcn_params_by_hand(frames, num_classes=60)
+    got = count_params(abstract_params(HCN(num_classes=60, num_frames=frames), frames))
+    assert got == expected
+    if frames == 64:
+        # skelact reports 1.047 M for its default clip length of 64.
+        assert got == 1_047_036
+    else:
+        assert got == 784_892
+
+
+def test_csta_adds_two_subnetworks_per_stream():
+    hidden, frames, channels = 64, 32, 32
+    per_stream = (
+        dense_params(channels * V, hidden)
+        + dense_params(hidden, V)
+        + dense_params(channels * frames, hidden)
+        + dense_params(hidden, frames)
+    )
+    plain = count_params(abstract_params(HCN(num_classes=60, num_frames=frames), frames))
+    params = abstract_params(CSTACNN(num_classes=60, num_frames=frames, csta_hidden_features=hidden), frames)
+    assert count_params(params) == plain + 2 * per_stream
+    assert params['position']['csta']['joint_fc1']['kernel'].shape == (channels * V, hidden)
+    assert params['motion']['csta']['frame_fc1']['kernel'].shape == (channels * frames, hidden)
+
+
+@pytest.mark.parametrize('position, channels', [('input', 3), ('conv1', 64), ('conv2', 32)])
+def test_csta_position_sets_subnetwork_input_size(position, channels):
+    model = CSTACNN(num_classes=5, num_frames=32, csta_position=position, csta_hidden_features=16)
+    params = abstract_params(model, 32)
+    assert params['position']['csta']['joint_fc1']['kernel'].shape == (channels * V, 16)
+    assert params['position']['csta']['frame_fc1']['kernel'].shape == (channels * 32, 16)
+
+
+@pytest.mark.parametrize('frames', [32, 64])
+@pytest.mark.parametrize('csta', [False, True])
+def test_output_shapes(frames, csta):
+    x = jnp.zeros((3, 2, frames, V, 3))
+    model = HCN(num_classes=7, num_frames=frames, csta=csta)
+    variables = jax.eval_shape(model.init, jax.random.key(0), x)
+    logits, aux = jax.eval_shape(model.apply, variables, x)
+    assert logits.shape == (3, 7)
+    if csta:
+        assert set(aux) == {'position', 'motion'}
+        for stream in aux.values():
+            assert stream['joint_weights'].shape == (3, 2, V)
+            assert stream['frame_weights'].shape == (3, 2, frames)
+            assert stream['map'].shape == (3, 2, frames, V)
+    else:
+        assert aux == {}
+
+
+def test_wrong_clip_length_is_rejected():
+    model = HCN(num_classes=3, num_frames=64)
+    with pytest.raises(ValueError):
+        model.init(jax.random.key(0), jnp.zeros((1, 1, 32, V, 3)))
+
+
+def test_temporal_difference():
+    x = normal(2, (2, 5, V, 3))
+    motion = jax.jit(temporal_difference)(x)
+    assert motion.shape == x.shape
+    np.testing.assert_array_equal(motion[:, 0], 0.0)
+    np.testing.assert_allclose(motion[:, 3], x[:, 3] - x[:, 2], rtol=1e-6)
+
+
+def random_inputs(seed: int = 3, batch: int = 2, frames: int = 6, channels: int = 4):
+    """Features (B, T, V, C) and raw joint (B, V) and frame (B, T) logits."""
+    features = normal(seed, (batch, frames, V, channels))
+    joint = normal(seed + 1, (batch, V), scale=2.0)
+    frame = normal(seed + 2, (batch, frames), scale=2.0)
+    return features, joint, frame
+
+
+@pytest.mark.parametrize('mode', ['softmax_rescaled', 'sigmoid', 'residual'])
+def test_map_is_outer_product_of_rank_one(mode):
+    features, joint, frame = random_inputs()
+    _, weights = attend(features, joint, frame, mode=mode)
+    attention = np.asarray(weights['map'])
+    alpha, beta = np.asarray(weights['joint_weights']), np.asarray(weights['frame_weights'])
+    scale = attention.shape[1] * attention.shape[2] if mode == 'softmax_rescaled' else 1.0
+    np.testing.assert_allclose(attention, scale * np.einsum('bt,bv->btv', beta, alpha), rtol=1e-5)
+    for sample in attention:
+        singular = np.linalg.svd(sample, compute_uv=False)
+        assert singular[1] < 1e-5 * singular[0]
+    # Not a constant map: random logits give varied weights.
+    assert attention.std() > 0.1 * attention.mean()
+
+
+def test_softmax_rescaled_normalisation():
+    features, joint, frame = random_inputs()
+    attended, weights = attend(features, joint, frame, mode='softmax_rescaled')
+    np.testing.assert_allclose(weights['joint_weights'].sum(-1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(weights['frame_weights'].sum(-1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(weights['map'].mean(axis=(1, 2)), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(attended, features * weights['map'][..., None], rtol=1e-5)
+
+
+def test_softmax_rescaled_uniform_weights_are_identity():
+    features, _, _ = random_inputs()
+    batch, frames = features.shape[:2]
+    attended, _ = attend(features, jnp.zeros((batch, V)), jnp.zeros((batch, frames)))
+    np.testing.assert_allclose(attended, features, rtol=1e-5)
+
+
+def test_sigmoid_normalisation():
+    features, joint, frame = random_inputs()
+    attended, weights = attend(features, joint, frame, mode='sigmoid')
+    for key in ('joint_weights', 'frame_weights', 'map'):
+        assert float(weights[key].min()) > 0.0
+        assert float(weights[key].max()) < 1.0
+    np.testing.assert_allclose(weights['joint_weights'], jax.nn.sigmoid(joint), rtol=1e-6)
+    np.testing.assert_allclose(attended, features * weights['map'][..., None], rtol=1e-5)
+
+
+def test_residual_normalisation():
+    features, joint, frame = random_inputs()
+    attended, weights = attend(features, joint, frame, mode='residual')
+    np.testing.assert_allclose(weights['map'].sum(axis=(1, 2)), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(attended, features + features * weights['map'][..., None], rtol=1e-5)
+
+
+def test_unknown_mode_is_rejected():
+    features, joint, frame = random_inputs()
+    with pytest.raises(ValueError):
+        attend(features, joint, frame, mode='softmax')
+
+
+@pytest.mark.parametrize('pooling', ['mean', 'max'])
+def test_coupled_attention_module(pooling):
+    features, _, _ = random_inputs(frames=8, channels=5)
+    module = CoupledAttention(hidden_features=16, pooling=pooling, activation='tanh')
+    variables = jax.jit(module.init)(key(0), features)
+    params = variables['params']
+    assert params['joint_fc1']['kernel'].shape == (5 * V, 16)
+    assert params['frame_fc1']['kernel'].shape == (5 * 8, 16)
+    assert params['joint_fc2']['kernel'].shape == (16, V)
+    assert params['frame_fc2']['kernel'].shape == (16, 8)
+    attended, weights = jax.jit(module.apply)(variables, features)
+    assert attended.shape == features.shape
+    np.testing.assert_allclose(attended, features * weights['map'][..., None], rtol=1e-5)
+    singular = np.linalg.svd(np.asarray(weights['map'][0]), compute_uv=False)
+    assert singular[1] < 1e-5 * singular[0]
+
+
+def test_coupled_attention_reads_coordinates_when_asked():
+    features, _, _ = random_inputs(frames=8, channels=5)
+    coordinates = normal(4, (2, 8, V, 3))
+    module = CoupledAttention(hidden_features=16, subnet_input='coordinates')
+    variables = jax.jit(module.init)(key(0), features, coordinates)
+    assert variables['params']['joint_fc1']['kernel'].shape == (3 * V, 16)
+    apply = jax.jit(module.apply)
+    _, first = apply(variables, features, coordinates)
+    _, second = apply(variables, 2.0 * features, coordinates)
+    np.testing.assert_allclose(first['map'], second['map'], rtol=1e-6)
+    with pytest.raises(ValueError):
+        module.apply(variables, features)
+
+
+def test_aux_exposes_csta_weights_per_stream(csta_model_and_params, forward, skeletons):
+    _, variables = csta_model_and_params
+    _, aux = forward(variables, skeletons, False, key(0))
+    for stream in ('position', 'motion'):
+        weights = aux[stream]
+        np.testing.assert_allclose(weights['joint_weights'].sum(-1), 1.0, rtol=1e-5)
+        np.testing.assert_allclose(weights['frame_weights'].sum(-1), 1.0, rtol=1e-5)
+        expected = 32 * V * np.einsum('nmt,nmv->nmtv', weights['frame_weights'], weights['joint_weights'])
+        np.testing.assert_allclose(weights['map'], expected, rtol=1e-5)
+    # Separate parameters per stream give different maps.
+    assert not np.allclose(aux['position']['map'], aux['motion']['map'])
+
+
+def test_gradients_are_finite(csta_model_and_params, skeletons):
+    model, variables = csta_model_and_params
+    labels = jnp.array([1, 4])
+
+    def loss_fn(params):
+        logits, _ = model.apply({'params': params}, skeletons, train=True, rngs={'dropout': key(5)})
+        log_probs = jax.nn.log_softmax(logits)
+        return -jnp.take_along_axis(log_probs, labels[:, None], axis=1).mean()
+
+    loss, grads = jax.jit(jax.value_and_grad(loss_fn))(variables['params'])
+    assert np.isfinite(float(loss))
+    for leaf in jax.tree.leaves(grads):
+        assert np.all(np.isfinite(leaf))
+    for stream in ('position', 'motion'):
+        assert float(jnp.abs(grads[stream]['csta']['joint_fc2']['kernel']).max()) > 0.0
+        assert float(jnp.abs(grads[stream]['csta']['frame_fc2']['kernel']).max()) > 0.0
+
+
+def test_dropout_only_in_training(csta_model_and_params, forward, skeletons):
+    _, variables = csta_model_and_params
+    eval_a, _ = forward(variables, skeletons, False, key(6))
+    eval_b, _ = forward(variables, skeletons, False, key(7))
+    np.testing.assert_array_equal(eval_a, eval_b)
+    train_a, _ = forward(variables, skeletons, True, key(6))
+    train_b, _ = forward(variables, skeletons, True, key(7))
+    train_c, _ = forward(variables, skeletons, True, key(6))
+    np.testing.assert_array_equal(train_a, train_c)
+    assert not np.allclose(train_a, train_b)
+    assert not np.allclose(train_a, eval_a)
+
+
+def test_bfloat16_compute_keeps_float32_params_and_logits():
+    x = jax.ShapeDtypeStruct((2, 2, 32, V, 3), jnp.float32)
+    model = CSTACNN(num_classes=4, num_frames=32, dtype=jnp.bfloat16)
+    variables = jax.eval_shape(model.init, jax.random.key(0), x)
+    assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(variables))
+    logits, aux = jax.eval_shape(model.apply, variables, x)
+    assert logits.dtype == jnp.float32
+    assert aux['position']['joint_weights'].dtype == jnp.float32
+
+
+def test_persons_are_pooled_by_max_before_fc7(csta_model_and_params, skeletons):
+    model, variables = csta_model_and_params
+
+    def run(variables, x):
+        return model.apply(variables, x, capture_intermediates=True, mutable=['intermediates'])
+
+    _, state = jax.jit(run)(variables, skeletons)
+    conv6 = state['intermediates']['conv6']['__call__'][0]
+    fc7 = state['intermediates']['fc7']['__call__'][0]
+    n, m = skeletons.shape[:2]
+    assert conv6.shape == (n * m, 4, 4, 256)
+    pooled = jnp.maximum(conv6.reshape(n * m, 2, 2, 2, 2, 256).max(axis=(2, 4)), 0.0)
+    flat = pooled.reshape(n, m, -1).max(axis=1)
+    assert flat.shape == (n, 256 * 2 * 32 // 16)
+    params = variables['params']['fc7']
+    np.testing.assert_allclose(fc7, flat @ params['kernel'] + params['bias'], rtol=1e-4, atol=1e-6)
