@@ -1,0 +1,579 @@
+"""STGAT: spatial-temporal graph attention network (Hu, Liu & Feng), in Flax linen.
+
+The model computes what the official PyTorch code computes, including its quirks; where a quirk
+is a mistake, a field switches the correction on. Reproduced by default:
+
+* O1: the window gate ``g[b, s, w]`` is tiled over the 3V attention rows as ``g[u mod 3]``
+  (``gate_index='official'``); ``gate_index='window'`` gives row ``u = w*V + j`` its own frame's
+  gate ``g[u // V]``.
+* O3: the softmax normalises over the V centre-frame joints (last axis), while the aggregation
+  sums over the 3V window rows.
+* O4: one attention matrix per sample and head for the whole clip: logits summed over time and
+  channels and scaled by ``1 / (C' * T)``.
+* O5: the learnable global term G (init 1/V) is added after mask, softmax and gate, unmasked.
+* O7: ``graph='openpose'`` uses the official Kinetics graph, which is the true skeleton relabelled
+  by one (node k = joint (k+1) mod 18); ``openpose_fixed=True`` uses the true skeleton.
+* O10: both spatial residuals start from the block input.
+
+Layout: the input is ``(N, M, T, V, C)`` float (persons second, channels last); persons are
+folded into the batch (index ``n * M + m``) and all activations are ``(B, T, V, C)``.
+
+Network (defaults = the official NTU60 config):
+
+* ``embedding``: five branches ``Conv1x1 -> BN -> LeakyReLU(0.1)`` on x and on the frame
+  differences ``x[t]-x[t-1]``, ``x[t]-x[t-2]``, ``x[t]-x[t+1]``, ``x[t]-x[t+2]`` (zero padded),
+  with ``C/2, C/8, C/8, C/8, C/8`` channels, concatenated in that order.
+* ``graph_layers_{i}``: one :class:`STAttentionBlock` per entry ``(C_in, C_out, stride)`` of
+  ``blocks``.
+* Mean over persons, frames and joints, then ``fc`` (Linear).
+
+Parameter names and the official state dict
+-------------------------------------------
+Flax names mirror the official module names, so :func:`official_param_names` maps every official
+state-dict key onto one flax leaf. Per block ``i`` (``graph_layers.{i}.`` in PyTorch,
+``graph_layers_{i}`` here):
+
+=====================================  ==============================================
+PyTorch key                             Flax path (collection / module / leaf)
+=====================================  ==============================================
+``{name}.weight`` / ``.bias``           ``params/{name}/kernel`` / ``bias``
+  for ``in_nets``, ``in_nets_upfold``,  (1x1 conv as Dense: ``w[:, :, 0, 0].T``)
+  ``diff_net``, ``in_nett``
+``{seq}.0.weight`` / ``.0.bias``        ``params/{seq}/conv/kernel`` / ``bias``
+``{seq}.1.weight`` / ``.1.bias``        ``params/{seq}/bn/scale`` / ``bias``
+``{seq}.1.running_mean`` / ``_var``     ``batch_stats/{seq}/bn/mean`` / ``var``
+``attention0s``, ``alphat``,            ``params/attention0s`` etc., same shape
+``attention0t``
+=====================================  ==============================================
+
+with ``seq`` one of ``out_nets, ff_nets, downs1, downs2, out_nett, ff_nett, downt1, downt2``.
+1x1 convs are Dense layers (kernel ``(I, O)``); the (7, 1) temporal conv and the (1, 3) conv of the
+no-spatial-attention variant are ``nn.Conv`` (kernel ``(kt, kv, I, O)`` = ``w.transpose(2, 3, 1,
+0)``). The embedding's ``input_map.*`` and ``diff_map{1..4}.*`` live under ``embedding/``, and
+``fc.weight`` maps to ``params/fc/kernel`` transposed. Official keys without a counterpart:
+``num_batches_tracked``, the zero buffers ``atts``/``attt`` and the positional tables
+``pes.pe``/``pet.pe`` (constants here).
+
+BatchNorm follows PyTorch (eps 1e-5, momentum 0.1, i.e. flax momentum 0.9); in train mode both
+normalise with the biased batch variance. PyTorch's running variance uses the unbiased variance,
+flax's the biased one, which differs by a factor ``n / (n - 1)`` with n = B*T*V values per channel.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from stgat_jax import graphs, ops
+
+NTU60_BLOCKS: tuple[tuple[int, int, int], ...] = (
+    (64, 64, 1), (64, 64, 1), (64, 128, 2), (128, 128, 1),
+    (128, 256, 2), (256, 256, 1), (256, 256, 1), (256, 256, 1),
+)
+
+LEAKY_SLOPE = 0.1
+
+# kaiming_normal_(mode='fan_out') with the default gain sqrt(2).
+CONV_KERNEL_INIT = nn.initializers.variance_scaling(2.0, 'fan_out', 'normal')
+# xavier_normal_ for the classifier weight.
+FC_KERNEL_INIT = nn.initializers.variance_scaling(1.0, 'fan_avg', 'normal')
+
+
+def torch_bias_init(fan_in: int) -> nn.initializers.Initializer:
+    """PyTorch's default conv bias init: U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+    bound = 1.0 / math.sqrt(fan_in)
+
+    def init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    return init
+
+
+def leaky_relu(x: jax.Array) -> jax.Array:
+    """LeakyReLU with slope 0.1, as in the official code."""
+    return jax.nn.leaky_relu(x, negative_slope=LEAKY_SLOPE)
+
+
+def dense1x1(features: int, fan_in: int, dtype: Any, name: str) -> nn.Dense:
+    """A 1x1 convolution on channels-last input, with the official init."""
+    return nn.Dense(
+        features,
+        dtype=dtype,
+        param_dtype=jnp.float32,
+        kernel_init=CONV_KERNEL_INIT,
+        bias_init=torch_bias_init(fan_in),
+        name=name,
+    )
+
+
+class ConvBN(nn.Module):
+    """Conv (1x1 as Dense, else ``nn.Conv`` over (T, V)) followed by BatchNorm.
+
+    Matches ``nn.Sequential(Conv2d, BatchNorm2d)``: ``conv`` = ``.0``, ``bn`` = ``.1``.
+    Padding is ``kernel // 2`` on each side, ``stride`` acts on T only.
+    """
+
+    features: int
+    kernel: tuple[int, int] = (1, 1)
+    stride: int = 1
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+        """Maps (B, T, V, C) to (B, ceil(T / stride), V, features)."""
+        fan_in = x.shape[-1] * self.kernel[0] * self.kernel[1]
+        if self.kernel == (1, 1):
+            x = x[:, ::self.stride]
+            x = dense1x1(self.features, fan_in, self.dtype, 'conv')(x)
+        else:
+            kt, kv = self.kernel
+            x = nn.Conv(
+                self.features,
+                kernel_size=(kt, kv),
+                strides=(self.stride, 1),
+                padding=((kt // 2, kt // 2), (kv // 2, kv // 2)),
+                dtype=self.dtype,
+                param_dtype=jnp.float32,
+                kernel_init=CONV_KERNEL_INIT,
+                bias_init=torch_bias_init(fan_in),
+                name='conv',
+            )(x)
+        return nn.BatchNorm(
+            use_running_average=not train,
+            momentum=0.9,
+            epsilon=1e-5,
+            dtype=self.dtype,
+            param_dtype=jnp.float32,
+            use_fast_variance=False,
+            name='bn',
+        )(x)
+
+
+class InputEmbedding(nn.Module):
+    """Joint positions and four frame differences, each mapped to channels and concatenated.
+
+    Output channels ``[x: C/2 | d1: C/8 | d2: C/8 | d3: C/8 | d4: C/8]`` with
+    ``d1 = x[t]-x[t-1]``, ``d2 = x[t]-x[t-2]``, ``d3 = x[t]-x[t+1]``, ``d4 = x[t]-x[t+2]``.
+    """
+
+    features: int = 64
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+        """Maps (B, T, V, C0) to (B, T, V, features)."""
+        parts = [leaky_relu(ConvBN(self.features // 2, dtype=self.dtype, name='input_map')(x, train))]
+        for i, lag in enumerate((1, 2, -1, -2)):
+            branch = ConvBN(self.features // 8, dtype=self.dtype, name=f'diff_map{i + 1}')
+            parts.append(leaky_relu(branch(ops.lag_difference(x, lag), train)))
+        return jnp.concatenate(parts, axis=-1)
+
+
+class STAttentionBlock(nn.Module):
+    """One STGAT block: windowed spatial-temporal attention, then a temporal conv (or attention).
+
+    Fields mirror :class:`STGAT`; `num_frames` is this block's input length (used by the
+    positional encodings and the temporal attention), `stride` subsamples T in the temporal part.
+    """
+
+    in_channels: int
+    out_channels: int
+    stride: int = 1
+    graph: str = 'ntu'
+    openpose_fixed: bool = False
+    num_heads: int = 8
+    window: int = 3
+    num_frames: int = 128
+    use_spatial_att: bool = True
+    use_temporal_att: bool = False
+    use_pes: bool = False
+    use_pet: bool = False
+    att_s: bool = True
+    glo_reg_s: bool = True
+    att_t: bool = False
+    glo_reg_t: bool = False
+    gate_index: str = 'official'
+    attention_dropout: float = 0.0
+    temporal_kernel: int = 7
+    return_attention: bool = False
+    dtype: Any = jnp.float32
+
+    def _residual(self, x: jax.Array, train: bool, name: str, stride: int = 1) -> jax.Array:
+        """Identity, or Conv1x1 + BN when the channels or the stride change."""
+        if self.in_channels != self.out_channels or self.stride != 1:
+            return ConvBN(self.out_channels, stride=stride, dtype=self.dtype, name=name)(x, train)
+        return x
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> tuple[jax.Array, dict[str, jax.Array]]:
+        """Maps (B, T, V, C_in) to (B, ceil(T / stride), V, C_out) and an aux dict.
+
+        The aux dict is empty unless `return_attention`; then it holds ``spatial_attention``
+        (B, S, W*V, V), ``gate`` (B, S, W) and/or ``temporal_attention`` (B, S, T, T).
+        """
+        aux: dict[str, jax.Array] = {}
+        if self.use_spatial_att:
+            y = self._spatial_attention(x, train, aux)
+        else:
+            y = ConvBN(self.out_channels, kernel=(1, 3), dtype=self.dtype, name='out_nets')(x, train)
+            y = leaky_relu(self._residual(x, train, 'downs2') + y)
+
+        if self.use_temporal_att:
+            z = self._temporal_attention(y, train, aux)
+        else:
+            z = ConvBN(
+                self.out_channels,
+                kernel=(self.temporal_kernel, 1),
+                stride=self.stride,
+                dtype=self.dtype,
+                name='out_nett',
+            )(y, train)
+            z = leaky_relu(self._residual(y, train, 'downt2', self.stride) + z)
+        return z, aux
+
+    def _spatial_attention(self, x: jax.Array, train: bool, aux: dict[str, jax.Array]) -> jax.Array:
+        """Windowed spatial-temporal attention and its two residual 1x1 stages."""
+        batch, num_frames, num_nodes, channels = x.shape
+        heads = self.num_heads
+        head_dim = self.out_channels // heads
+        graph = graphs.get_graph(self.graph, self.openpose_fixed)
+
+        y = x
+        if self.use_pes:
+            pe = ops.sinusoidal_encoding(np.arange(num_nodes), channels)  # (V, C)
+            y = x + jnp.asarray(pe, self.dtype)
+        u = ops.unfold_temporal_window(y, self.window)  # (B, T, W*V, C)
+
+        global_att = None
+        if self.glo_reg_s:
+            global_att = self.param(
+                'attention0s',
+                nn.initializers.constant(1.0 / num_nodes),
+                (1, heads, self.window * num_nodes, num_nodes),
+                jnp.float32,
+            )
+
+        if self.att_s:
+            k = dense1x1(heads * head_dim, channels, self.dtype, 'in_nets')(y)
+            k = k.reshape(batch, num_frames, num_nodes, heads, head_dim)
+            q = dense1x1(heads * head_dim, channels, self.dtype, 'in_nets_upfold')(u)
+            q = q.reshape(batch, num_frames, self.window * num_nodes, heads, head_dim)
+            a_norm = jnp.asarray(graph.A_norm, self.dtype)
+            d = dense1x1(channels, channels, self.dtype, 'diff_net')(
+                jnp.einsum('btuc,uv->btvc', y, a_norm)
+            )
+            gate = ops.window_gate(d, u, heads)
+            row_gate = ops.expand_gate(gate, num_nodes, self.gate_index)
+            att = ops.windowed_st_attention(
+                q, k, graph.hop_masks(heads), row_gate=row_gate, global_att=global_att
+            )
+            if self.return_attention:
+                aux['gate'] = gate
+        else:
+            att = jnp.broadcast_to(global_att, (batch,) + global_att.shape[1:])
+
+        att = nn.Dropout(self.attention_dropout)(att, deterministic=not train)
+        if self.return_attention:
+            aux['spatial_attention'] = att
+        y = ops.aggregate_windows(u, att)  # (B, T, V, S*C_in)
+
+        y = ConvBN(self.out_channels, dtype=self.dtype, name='out_nets')(y, train)
+        y = leaky_relu(self._residual(x, train, 'downs1') + y)
+        y = ConvBN(self.out_channels, dtype=self.dtype, name='ff_nets')(y, train)
+        return leaky_relu(self._residual(x, train, 'downs2') + y)
+
+    def _temporal_attention(self, y: jax.Array, train: bool, aux: dict[str, jax.Array]) -> jax.Array:
+        """Frame-to-frame attention branch (off in the official configs)."""
+        batch, num_frames, num_nodes, channels = y.shape
+        heads = self.num_heads
+        head_dim = self.out_channels // heads
+        if num_frames != self.num_frames:
+            raise ValueError(
+                f'use_temporal_att needs inputs of exactly num_frames frames per block: block '
+                f'expects {self.num_frames}, got {num_frames}'
+            )
+        z = y
+        if self.use_pet:
+            pe = ops.sinusoidal_encoding(np.arange(num_frames), channels)  # (T, C)
+            z = y + jnp.asarray(pe[:, None, :], self.dtype)
+
+        att = None
+        if self.att_t:
+            qk = dense1x1(2 * heads * head_dim, channels, self.dtype, 'in_nett')(z)
+            qk = qk.reshape(batch, num_frames, num_nodes, 2, heads, head_dim)
+            alpha = self.param('alphat', nn.initializers.ones, (1, heads, 1, 1), jnp.float32)
+            att = ops.temporal_attention(qk[:, :, :, 0], qk[:, :, :, 1], alpha)
+        if self.glo_reg_t:
+            eye = jnp.broadcast_to(jnp.eye(num_frames, dtype=jnp.float32), (1, heads, num_frames, num_frames))
+            global_att = self.param('attention0t', lambda key: eye)
+            att = global_att if att is None else att + global_att
+            att = jnp.broadcast_to(att, (batch,) + att.shape[1:])
+
+        att = nn.Dropout(self.attention_dropout)(att, deterministic=not train)
+        if self.return_attention:
+            aux['temporal_attention'] = att
+        z = ops.aggregate_frames(y, att)  # (B, T, V, S*C_out)
+        z = ConvBN(self.out_channels, dtype=self.dtype, name='out_nett')(z, train)
+        z = leaky_relu(self._residual(y, train, 'downt1') + z)
+        z = ConvBN(self.out_channels, stride=self.stride, dtype=self.dtype, name='ff_nett')(z, train)
+        return leaky_relu(self._residual(y, train, 'downt2', self.stride) + z)
+
+
+class STGAT(nn.Module):
+    """STGAT classifier; defaults are the official NTU60 configuration.
+
+    Attributes:
+      num_classes: number of classes (60 NTU60, 120 NTU120, 400 Kinetics).
+      in_channels: coordinates per joint (3 for NTU, 2 for Kinetics).
+      graph: ``'ntu'`` (25 joints) or ``'openpose'`` (18 joints).
+      openpose_fixed: use the true OpenPose graph instead of the official shifted one (O7).
+      blocks: ``(C_in, C_out, stride)`` per block; the first C_in is the embedding width.
+      num_heads: attention heads S; head s attends within the exact (s+1)-hop ring.
+      window: frames per temporal window W (odd).
+      num_frames: input length T; needed by the temporal attention (its global term is T x T).
+      use_spatial_att / use_temporal_att: which attention branches exist.
+      use_pes / use_pet: sinusoidal joint / frame encodings added before the attention.
+      att_s / glo_reg_s: data-dependent spatial attention / learnable global term G.
+      att_t / glo_reg_t: same for the temporal branch.
+      gate_index: ``'official'`` (O1 tiling ``u mod 3``) or ``'window'`` (``u // V``).
+      attention_dropout / dropout / dropout2d: rates for the attention maps, the pooled feature,
+        and whole (person, frame, joint) feature vectors before pooling.
+      temporal_kernel: kernel length of the temporal conv.
+      return_attention: put each block's attention maps and gates in ``aux['blocks']``.
+      dtype: compute dtype; parameters stay float32.
+    """
+
+    num_classes: int = 60
+    in_channels: int = 3
+    graph: str = 'ntu'
+    openpose_fixed: bool = False
+    blocks: Sequence[Sequence[int]] = NTU60_BLOCKS
+    num_heads: int = 8
+    window: int = 3
+    num_frames: int = 128
+    use_spatial_att: bool = True
+    use_temporal_att: bool = False
+    use_pes: bool = False
+    use_pet: bool = False
+    att_s: bool = True
+    glo_reg_s: bool = True
+    att_t: bool = False
+    glo_reg_t: bool = False
+    gate_index: str = 'official'
+    attention_dropout: float = 0.0
+    dropout: float = 0.0
+    dropout2d: float = 0.0
+    temporal_kernel: int = 7
+    return_attention: bool = False
+    dtype: Any = jnp.float32
+
+    def check_config(self) -> None:
+        """Raises ValueError naming the field when the configuration is inconsistent."""
+        if self.graph not in graphs.GRAPH_NAMES:
+            raise ValueError(f'graph must be one of {graphs.GRAPH_NAMES}, got {self.graph!r}')
+        if self.gate_index not in ops.GATE_INDEX_MODES:
+            raise ValueError(
+                f'gate_index must be one of {ops.GATE_INDEX_MODES}, got {self.gate_index!r}'
+            )
+        if self.window < 1 or self.window % 2 == 0:
+            raise ValueError(f'window must be a positive odd number, got {self.window}')
+        if self.temporal_kernel < 1 or self.temporal_kernel % 2 == 0:
+            raise ValueError(f'temporal_kernel must be a positive odd number, got {self.temporal_kernel}')
+        if self.num_heads < 1:
+            raise ValueError(f'num_heads must be >= 1, got {self.num_heads}')
+        if not self.blocks:
+            raise ValueError('blocks must name at least one (C_in, C_out, stride) block')
+        previous = None
+        for i, block in enumerate(self.blocks):
+            if len(block) != 3 or min(block) < 1:
+                raise ValueError(f'blocks[{i}] must be (C_in, C_out, stride) of positive ints, got {block}')
+            c_in, c_out, _ = block
+            if previous is not None and c_in != previous:
+                raise ValueError(
+                    f'blocks[{i}] C_in={c_in} must equal the C_out={previous} of blocks[{i - 1}]'
+                )
+            if c_out % self.num_heads or c_in % self.num_heads:
+                raise ValueError(
+                    f'blocks[{i}] channels ({c_in}, {c_out}) must be multiples of num_heads={self.num_heads}'
+                )
+            previous = c_out
+        if self.blocks[0][0] % 8:
+            raise ValueError(f'blocks[0] C_in must be a multiple of 8 (embedding), got {self.blocks[0][0]}')
+        if self.use_spatial_att and not (self.att_s or self.glo_reg_s):
+            raise ValueError('use_spatial_att needs att_s or glo_reg_s (else the attention is zero)')
+        if self.use_temporal_att and not (self.att_t or self.glo_reg_t):
+            raise ValueError('use_temporal_att needs att_t or glo_reg_t (else the attention is zero)')
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> tuple[jax.Array, dict[str, Any]]:
+        """Classifies a batch of skeleton sequences.
+
+        Args:
+          x: (N, M, T, V, C) float; M persons, V joints of `graph`, C = `in_channels`.
+          train: batch statistics and dropout (rng 'dropout') when True.
+
+        Returns:
+          logits (N, num_classes) float32, and aux: ``features`` (N, C_last) float32, the pooled
+          feature; with `return_attention` also ``blocks``, one dict per block (see
+          :class:`STAttentionBlock`).
+        """
+        self.check_config()
+        num_nodes = graphs.NUM_NODES[self.graph]
+        if x.ndim != 5 or x.shape[3] != num_nodes or x.shape[4] != self.in_channels:
+            raise ValueError(
+                f'x must have shape (N, M, T, V={num_nodes}, C={self.in_channels}) for '
+                f'graph={self.graph!r}, in_channels={self.in_channels}; got {x.shape}'
+            )
+        n, m, t = x.shape[:3]
+        if self.use_temporal_att and t != self.num_frames:
+            raise ValueError(f'use_temporal_att needs T == num_frames={self.num_frames}, got T={t}')
+
+        h = x.reshape(n * m, t, num_nodes, self.in_channels).astype(self.dtype)
+        h = InputEmbedding(self.blocks[0][0], dtype=self.dtype, name='embedding')(h, train)
+
+        block_aux = []
+        frames = t
+        for i, (c_in, c_out, stride) in enumerate(self.blocks):
+            h, aux_i = STAttentionBlock(
+                in_channels=c_in,
+                out_channels=c_out,
+                stride=stride,
+                graph=self.graph,
+                openpose_fixed=self.openpose_fixed,
+                num_heads=self.num_heads,
+                window=self.window,
+                num_frames=frames,
+                use_spatial_att=self.use_spatial_att,
+                use_temporal_att=self.use_temporal_att,
+                use_pes=self.use_pes,
+                use_pet=self.use_pet,
+                att_s=self.att_s,
+                glo_reg_s=self.glo_reg_s,
+                att_t=self.att_t,
+                glo_reg_t=self.glo_reg_t,
+                gate_index=self.gate_index,
+                attention_dropout=self.attention_dropout,
+                temporal_kernel=self.temporal_kernel,
+                return_attention=self.return_attention,
+                dtype=self.dtype,
+                name=f'graph_layers_{i}',
+            )(h, train)
+            block_aux.append(aux_i)
+            frames = h.shape[1]
+
+        c_last = self.blocks[-1][1]
+        h = h.astype(jnp.float32).reshape(n, m, frames, num_nodes, c_last)
+        h = nn.Dropout(self.dropout2d, broadcast_dims=(4,))(h, deterministic=not train)
+        features = jnp.mean(h, axis=(1, 2, 3))
+        pooled = nn.Dropout(self.dropout)(features, deterministic=not train)
+        logits = nn.Dense(
+            self.num_classes,
+            dtype=jnp.float32,
+            param_dtype=jnp.float32,
+            kernel_init=FC_KERNEL_INIT,
+            bias_init=nn.initializers.zeros,
+            name='fc',
+        )(pooled)
+
+        aux: dict[str, Any] = {'features': features}
+        if self.return_attention:
+            aux['blocks'] = block_aux
+        return logits, aux
+
+
+def param_count_by_block(params: Any) -> dict[str, int]:
+    """Number of parameters under each top-level module of `params`, plus ``'total'``.
+
+    Works on real arrays and on ``jax.ShapeDtypeStruct`` trees from ``jax.eval_shape``.
+    Accepts either the ``params`` collection or the full variables dict.
+    """
+    if 'params' in params:
+        params = params['params']
+    counts = {
+        name: sum(int(np.prod(leaf.shape)) for leaf in jax.tree_util.tree_leaves(tree))
+        for name, tree in params.items()
+    }
+    counts['total'] = sum(counts.values())
+    return counts
+
+
+NameMap = dict[str, tuple[tuple[str, ...], str]]
+
+
+def _conv_bn_names(torch_prefix: str, flax_path: tuple[str, ...], conv_kind: str) -> NameMap:
+    """Official keys of ``nn.Sequential(Conv2d, BatchNorm2d)`` mapped to a :class:`ConvBN`."""
+    return {
+        f'{torch_prefix}.0.weight': (('params',) + flax_path + ('conv', 'kernel'), conv_kind),
+        f'{torch_prefix}.0.bias': (('params',) + flax_path + ('conv', 'bias'), 'copy'),
+        f'{torch_prefix}.1.weight': (('params',) + flax_path + ('bn', 'scale'), 'copy'),
+        f'{torch_prefix}.1.bias': (('params',) + flax_path + ('bn', 'bias'), 'copy'),
+        f'{torch_prefix}.1.running_mean': (('batch_stats',) + flax_path + ('bn', 'mean'), 'copy'),
+        f'{torch_prefix}.1.running_var': (('batch_stats',) + flax_path + ('bn', 'var'), 'copy'),
+    }
+
+
+def _dense_names(torch_prefix: str, flax_path: tuple[str, ...]) -> NameMap:
+    """Official keys of a bare 1x1 ``Conv2d`` mapped to a Dense layer."""
+    return {
+        f'{torch_prefix}.weight': (('params',) + flax_path + ('kernel',), 'dense'),
+        f'{torch_prefix}.bias': (('params',) + flax_path + ('bias',), 'copy'),
+    }
+
+
+def official_param_names(model: STGAT) -> NameMap:
+    """Maps each official PyTorch state-dict key of `model`'s configuration to a flax leaf.
+
+    Returns:
+      ``{torch_key: (flax_path, kind)}`` where ``flax_path`` starts with the collection
+      (``'params'`` or ``'batch_stats'``) and ``kind`` says how to convert the tensor:
+      ``'dense'``: 1x1 conv ``(O, I, 1, 1)`` -> ``w[:, :, 0, 0].T``; ``'conv'``: ``(O, I, kt, kv)``
+      -> ``w.transpose(2, 3, 1, 0)``; ``'linear'``: ``(O, I)`` -> ``w.T``; ``'copy'``: same
+      shape. ``num_batches_tracked`` and the constant buffers (``atts``, ``attt``, ``pes.pe``,
+      ``pet.pe``) are not listed.
+    """
+    model.check_config()
+    names: NameMap = {}
+    names.update(_conv_bn_names('input_map', ('embedding', 'input_map'), 'dense'))
+    for i in range(1, 5):
+        names.update(_conv_bn_names(f'diff_map{i}', ('embedding', f'diff_map{i}'), 'dense'))
+    for i, (c_in, c_out, stride) in enumerate(model.blocks):
+        tp, fp = f'graph_layers.{i}', (f'graph_layers_{i}',)
+        down = c_in != c_out or stride != 1
+        if model.use_spatial_att:
+            if model.att_s:
+                for name in ('in_nets', 'in_nets_upfold', 'diff_net'):
+                    names.update(_dense_names(f'{tp}.{name}', fp + (name,)))
+            if model.glo_reg_s:
+                names[f'{tp}.attention0s'] = (('params',) + fp + ('attention0s',), 'copy')
+            names.update(_conv_bn_names(f'{tp}.out_nets', fp + ('out_nets',), 'dense'))
+            names.update(_conv_bn_names(f'{tp}.ff_nets', fp + ('ff_nets',), 'dense'))
+            if down:
+                names.update(_conv_bn_names(f'{tp}.downs1', fp + ('downs1',), 'dense'))
+        else:
+            names.update(_conv_bn_names(f'{tp}.out_nets', fp + ('out_nets',), 'conv'))
+        if down:
+            names.update(_conv_bn_names(f'{tp}.downs2', fp + ('downs2',), 'dense'))
+        if model.use_temporal_att:
+            if model.att_t:
+                names.update(_dense_names(f'{tp}.in_nett', fp + ('in_nett',)))
+                names[f'{tp}.alphat'] = (('params',) + fp + ('alphat',), 'copy')
+            if model.glo_reg_t:
+                names[f'{tp}.attention0t'] = (('params',) + fp + ('attention0t',), 'copy')
+            names.update(_conv_bn_names(f'{tp}.out_nett', fp + ('out_nett',), 'dense'))
+            names.update(_conv_bn_names(f'{tp}.ff_nett', fp + ('ff_nett',), 'dense'))
+            if down:
+                names.update(_conv_bn_names(f'{tp}.downt1', fp + ('downt1',), 'dense'))
+        else:
+            kind = 'dense' if model.temporal_kernel == 1 else 'conv'
+            names.update(_conv_bn_names(f'{tp}.out_nett', fp + ('out_nett',), kind))
+        if down:
+            names.update(_conv_bn_names(f'{tp}.downt2', fp + ('downt2',), 'dense'))
+    names['fc.weight'] = (('params', 'fc', 'kernel'), 'linear')
+    names['fc.bias'] = (('params', 'fc', 'bias'), 'copy')
+    return names

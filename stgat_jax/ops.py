@@ -1,0 +1,249 @@
+"""STGAT attention operations as plain functions of arrays.
+
+All activations are channels-last: a batch of sequences is ``(B, T, V, C)`` with B the batch
+(persons folded in), T frames, V joints, C channels. Heads are split s-major: channel
+``s * C_head + c`` belongs to head ``s``, as in the official code, so official weights map onto
+the model without reordering.
+
+The windowed spatial-temporal attention of one STGAT block, in the order the official code runs it
+(see ``models/stgat.py`` for the projections around it):
+
+1. :func:`unfold_temporal_window` stacks the frames ``t-1, t, t+1`` of every joint:
+   ``U[b, t, w * V + j] = x[b, t + w - 1, j]`` (zero outside the clip).
+2. :func:`windowed_st_attention` computes one ``(W*V, V)`` matrix per sample and head from
+   queries on ``U`` and keys on ``x``: logits averaged over time and channels with scale
+   ``1 / (C' * T)`` (quirk O4), the hop-ring mask, softmax over the last axis (quirk O3), the
+   row gate of :func:`window_gate` / :func:`expand_gate`, and the unmasked global term G (O5).
+3. :func:`aggregate_windows` sums the window features with that matrix, giving ``S * C``
+   s-major channels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+# Fill value the official code gives to masked logits before the softmax.
+MASK_FILL = -9e15
+
+GATE_INDEX_MODES = ('official', 'window')
+
+
+def unfold_temporal_window(x: jax.Array, window: int) -> jax.Array:
+    """Stacks `window` neighbouring frames of every joint along the joint axis.
+
+    Args:
+      x: (B, T, V, C).
+      window: odd window length W; frame offsets ``-(W-1)/2 .. (W-1)/2``.
+
+    Returns:
+      (B, T, W * V, C) with ``out[b, t, w * V + j] = x[b, t + w - (W-1)/2, j]``, zero where that
+      frame is outside ``[0, T)``.
+    """
+    if window < 1 or window % 2 == 0:
+        raise ValueError(f'window must be a positive odd number, got {window}')
+    num_frames = x.shape[1]
+    pad = (window - 1) // 2
+    padded = jnp.pad(x, ((0, 0), (pad, pad), (0, 0), (0, 0)))
+    return jnp.concatenate([padded[:, w:w + num_frames] for w in range(window)], axis=2)
+
+
+def tile_window_mask(mask: jax.Array | np.ndarray, window: int) -> jax.Array | np.ndarray:
+    """(S, V, V) joint mask -> (S, W * V, V): row ``w * V + j`` is row ``j`` of `mask`."""
+    if isinstance(mask, np.ndarray):
+        return np.tile(mask, (1, window, 1))
+    return jnp.tile(mask, (1, window, 1))
+
+
+def masked_softmax(logits: jax.Array, mask: jax.Array | np.ndarray, axis: int = -1) -> jax.Array:
+    """Softmax of `logits` where ``mask > 0``; masked entries get exactly zero weight.
+
+    As in the official code, masked logits are replaced by ``-9e15`` (not -inf), so a fully
+    masked row gives a uniform distribution instead of NaN.
+
+    Args:
+      logits: array of any shape.
+      mask: array broadcastable to `logits`; entries ``> 0`` are kept.
+      axis: axis to normalise over.
+    """
+    filled = jnp.where(jnp.asarray(mask) > 0, logits, jnp.asarray(MASK_FILL, logits.dtype))
+    return jax.nn.softmax(filled, axis=axis)
+
+
+def window_gate(d: jax.Array, u: jax.Array, num_heads: int) -> jax.Array:
+    """Diff-based sigmoid gate, one value per sample, head and window frame.
+
+    ``g[b, s, w] = sigmoid(mean_{t, j, c'} (d[b, t, j, s, c'] - U[b, t, w * V + j, s, c']))``
+    with channels split s-major into ``num_heads`` groups of ``C / num_heads``.
+
+    Args:
+      d: (B, T, V, C) the gate features (``diff_net(x @ A_norm)`` in STGAT).
+      u: (B, T, W * V, C) the unfolded block input.
+      num_heads: number of heads S; must divide C.
+
+    Returns:
+      (B, S, W) float32.
+    """
+    b, t, v, c = d.shape
+    window = u.shape[2] // v
+    if c % num_heads:
+        raise ValueError(f'num_heads={num_heads} must divide the channels C={c}')
+    diff = jnp.tile(d, (1, 1, window, 1)) - u
+    diff = diff.reshape(b, t, window, v, num_heads, c // num_heads)
+    mean = jnp.mean(diff.astype(jnp.float32), axis=(1, 3, 5))  # (B, W, S)
+    return jax.nn.sigmoid(mean).transpose(0, 2, 1)
+
+
+def expand_gate(g: jax.Array, num_nodes: int, gate_index: str = 'official') -> jax.Array:
+    """Per-row gate of the (W * V)-row attention matrix.
+
+    Args:
+      g: (B, S, W) gate of :func:`window_gate`.
+      num_nodes: V.
+      gate_index: ``'official'``: row u gets ``g[u mod W]``, the tiling the official code does
+        (quirk O1); ``'window'``: row u gets ``g[u // V]``, the gate of its own window frame.
+
+    Returns:
+      (B, S, W * V).
+    """
+    if gate_index == 'official':
+        return jnp.tile(g, (1, 1, num_nodes))
+    if gate_index == 'window':
+        return jnp.repeat(g, num_nodes, axis=-1)
+    raise ValueError(f'gate_index must be one of {GATE_INDEX_MODES}, got {gate_index!r}')
+
+
+def windowed_st_attention(
+    q: jax.Array,
+    k: jax.Array,
+    mask: jax.Array | np.ndarray | None = None,
+    row_gate: jax.Array | None = None,
+    global_att: jax.Array | None = None,
+) -> jax.Array:
+    """Windowed spatial-temporal attention matrix of STGAT, one per sample and head.
+
+    ``L[b, s, u, v] = sum_{t, c'} q[b, t, u, s, c'] k[b, t, v, s, c'] / (C' * T)``, masked with
+    the hop rings, softmax over v, multiplied by the row gate, plus the global term.
+
+    Args:
+      q: (B, T, W * V, S, C') queries on the unfolded window.
+      k: (B, T, V, S, C') keys on the centre frame.
+      mask: (S, V, V) hop-ring masks (``> 0`` = attend); row j is used for every window frame.
+        None: no mask and plain softmax.
+      row_gate: (B, S, W * V) gate per row (see :func:`expand_gate`), or None.
+      global_att: learnable term broadcastable to (B, S, W * V, V), added last, or None.
+
+    Returns:
+      (B, S, W * V, V) float32 attention.
+    """
+    num_frames, num_rows, _, head_dim = q.shape[1:]
+    window = num_rows // k.shape[2]
+    logits = jnp.einsum('btusc,btvsc->bsuv', q, k, preferred_element_type=jnp.float32)
+    logits = logits / (head_dim * num_frames)
+    if mask is None:
+        att = jax.nn.softmax(logits, axis=-1)
+    else:
+        att = masked_softmax(logits, tile_window_mask(mask, window), axis=-1)
+    if row_gate is not None:
+        att = att * row_gate[..., None]
+    if global_att is not None:
+        att = att + global_att
+    return att
+
+
+def aggregate_windows(u: jax.Array, att: jax.Array) -> jax.Array:
+    """Sums the window features with the attention matrix (no value projection).
+
+    Args:
+      u: (B, T, W * V, C) unfolded features.
+      att: (B, S, W * V, V) attention.
+
+    Returns:
+      (B, T, V, S * C) with s-major channels: ``y[..., s * C + c] = sum_u u[..., u, c] att[s, u, v]``.
+    """
+    b, t, _, c = u.shape
+    s, v = att.shape[1], att.shape[3]
+    y = jnp.einsum('btuc,bsuv->btvsc', u, att.astype(u.dtype))
+    return y.reshape(b, t, v, s * c)
+
+
+def temporal_attention(q: jax.Array, k: jax.Array, alpha: jax.Array) -> jax.Array:
+    """Frame-to-frame attention of the (optional) temporal branch.
+
+    ``tanh(sum_{v, c'} q[b, t, v, s, c'] k[b, r, v, s, c'] / (C' * V)) * alpha``.
+
+    Args:
+      q: (B, T, V, S, C').
+      k: (B, T, V, S, C').
+      alpha: broadcastable to (B, S, T, T), e.g. (1, S, 1, 1).
+
+    Returns:
+      (B, S, T, T) float32, indexed [b, s, t, r].
+    """
+    num_nodes, _, head_dim = q.shape[2:]
+    logits = jnp.einsum('btvsc,brvsc->bstr', q, k, preferred_element_type=jnp.float32)
+    return jnp.tanh(logits / (head_dim * num_nodes)) * alpha
+
+
+def aggregate_frames(y: jax.Array, att: jax.Array) -> jax.Array:
+    """``z[b, r, v, s * C + c] = sum_t y[b, t, v, c] att[b, s, t, r]``.
+
+    Args:
+      y: (B, T, V, C).
+      att: (B, S, T, T) from :func:`temporal_attention` (plus any global term).
+
+    Returns:
+      (B, T, V, S * C) with s-major channels.
+    """
+    b, t, v, c = y.shape
+    s = att.shape[1]
+    z = jnp.einsum('btvc,bstr->brvsc', y, att.astype(y.dtype))
+    return z.reshape(b, t, v, s * c)
+
+
+def lag_difference(x: jax.Array, lag: int) -> jax.Array:
+    """Frame differences along T of (B, T, ...) arrays, zero padded to length T.
+
+    ``lag > 0``: ``out[t] = x[t] - x[t - lag]`` (zero for t < lag);
+    ``lag < 0``: ``out[t] = x[t] - x[t + |lag|]`` (zero for the last |lag| frames).
+    """
+    num_frames = x.shape[1]
+    n = abs(lag)
+    if lag == 0 or n >= num_frames:
+        return jnp.zeros_like(x)
+    pad = [(0, 0)] * x.ndim
+    if lag > 0:
+        diff = x[:, n:] - x[:, :-n]
+        pad[1] = (n, 0)
+    else:
+        diff = x[:, :-n] - x[:, n:]
+        pad[1] = (0, n)
+    return jnp.pad(diff, pad)
+
+
+def sinusoidal_encoding(positions: Sequence[int] | np.ndarray, channels: int) -> np.ndarray:
+    """Sinusoidal position table, computed in float32 like the official code.
+
+    ``pe[i, 2k] = sin(p_i * f_k)``, ``pe[i, 2k + 1] = cos(p_i * f_k)``,
+    ``f_k = exp(2k * -(ln(10000) / channels))``.
+
+    Args:
+      positions: integer positions (joint index or frame index).
+      channels: even number of channels.
+
+    Returns:
+      (len(positions), channels) float32 numpy array.
+    """
+    if channels % 2:
+        raise ValueError(f'positional encoding needs an even number of channels, got {channels}')
+    position = np.asarray(positions, dtype=np.float32)[:, None]
+    div_term = np.exp(
+        np.arange(0, channels, 2, dtype=np.float32) * np.float32(-(np.log(10000.0) / channels))
+    ).astype(np.float32)
+    pe = np.zeros((position.shape[0], channels), dtype=np.float32)
+    pe[:, 0::2] = np.sin(position * div_term)
+    pe[:, 1::2] = np.cos(position * div_term)
+    return pe
