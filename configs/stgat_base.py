@@ -1,0 +1,36 @@
+"""The official STGAT recipe (reference STGAT.md sections 1 and 4), shared by the benchmark configs."""
+
+import ml_collections
+
+from configs import default
+
+
+def benchmark_config(dataset: str, benchmark: str, num_classes: int, arg: str | None,
+                     num_epochs: int = 120, milestones: tuple[int, ...] = (60, 90)) -> ml_collections.ConfigDict:
+    """Full STGAT, batch 32, SGD Nesterov 0.1, 5 warm-up epochs, x0.1 at the milestones."""
+    options = default.parse_options(arg, {"stream": "joint", "motion_skip": "1"})
+    config = default.get_config()
+    config.dataset.name = dataset
+    config.dataset.benchmark = f"{dataset}_{benchmark}"
+    config.dataset.raw_dir = ""
+    config.dataset.num_classes = num_classes
+
+    config.data.resample_frames = 150
+    config.data.window_frames = 128
+    config.data.stream = options["stream"]
+    config.data.motion_skip = int(options["motion_skip"])
+    config.data.num_workers = 8
+
+    config.model.blocks = ((64, 64, 1), (64, 64, 1), (64, 128, 2), (128, 128, 1),
+                           (128, 256, 2), (256, 256, 1), (256, 256, 1), (256, 256, 1))
+    config.model.num_heads = 8
+
+    config.optim.lr = 0.1
+    config.optim.warmup_epochs = 5
+    config.optim.milestones = milestones
+    config.batch_size = 32
+    config.eval_batch_size = 32
+    config.num_epochs = num_epochs
+    config.log_every_steps = 100
+    config.checkpoint.every_steps = 1000
+    return config

@@ -1,0 +1,52 @@
+r"""stgat-jax entry point: train, evaluate or predict.
+
+    python main.py                                              # embedded synthetic default
+    python main.py --config=configs/ntu120_xset.py:stream=bone --workdir=runs/ntu120_xset_bone
+    python main.py --config=configs/ntu120_xset.py --workdir=DIR --mode=eval
+
+Kept short on purpose: flags, optional multi-host initialisation, then one call into the library.
+"""
+
+import os
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+_DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "default.py")
+
+config_flags.DEFINE_config_file("config", _DEFAULT_CONFIG, "Config file, optionally with ':options'.",
+                                lock_config=True)
+flags.DEFINE_string("workdir", None, "Run folder (checkpoints, metrics, results). Default: runs/<config name>.")
+flags.DEFINE_enum("mode", "train", ["train", "eval"], "train (resumes if WORKDIR has a checkpoint) or eval.")
+flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() (automatic on TPU pods and SLURM).")
+flags.DEFINE_string("coordinator_address", None, "host:port of process 0, for multi-process runs.")
+flags.DEFINE_integer("num_processes", None, "Number of processes, for multi-process runs.")
+flags.DEFINE_integer("process_id", None, "This process's id, for multi-process runs.")
+FLAGS = flags.FLAGS
+
+
+def default_workdir() -> str:
+    path, _, option = config_flags.get_config_filename(FLAGS["config"]).partition(":")
+    name = os.path.splitext(os.path.basename(path))[0]
+    return os.path.join("runs", name + (f"_{option.replace('=', '-').replace(',', '_')}" if option else ""))
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    import jax
+
+    if FLAGS.distributed or FLAGS.coordinator_address:
+        jax.distributed.initialize(coordinator_address=FLAGS.coordinator_address,
+                                   num_processes=FLAGS.num_processes, process_id=FLAGS.process_id)
+    from stgat_jax import run
+
+    workdir = FLAGS.workdir or default_workdir()
+    logging.info("JAX %s: process %d/%d, %d local / %d global devices (%s); workdir %s", jax.__version__,
+                 jax.process_index(), jax.process_count(), jax.local_device_count(), jax.device_count(),
+                 jax.devices()[0].platform, workdir)
+    run.run(FLAGS.config, workdir, FLAGS.mode)
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,77 @@
+"""Orbax checkpoints holding the train state and the Grain iterator state.
+
+A checkpoint at step s holds params, batch statistics, optimizer state, step and RNG (`state`) and,
+when training, the data iterator of every process (`data`), so a resumed run continues with exactly
+the batches an uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import grain
+import jax
+import orbax.checkpoint as ocp
+
+log = logging.getLogger(__name__)
+
+
+def checkpoint_dir(workdir: str | os.PathLike) -> str:
+    return os.path.join(os.path.abspath(workdir), "checkpoints")
+
+
+def create_manager(workdir: str | os.PathLike, *, max_to_keep: int | None = 3,
+                   save_interval_steps: int = 1, async_save: bool = True,
+                   best_fn=None, read_only: bool = False) -> ocp.CheckpointManager:
+    """A CheckpointManager over WORKDIR/checkpoints with items 'state' and 'data'."""
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=max_to_keep, save_interval_steps=save_interval_steps,
+        enable_async_checkpointing=async_save, best_fn=best_fn, best_mode="max",
+        keep_checkpoints_without_metrics=True, read_only=read_only, create=not read_only)
+    return ocp.CheckpointManager(checkpoint_dir(workdir), item_names=("state", "data"), options=options)
+
+
+def save(manager: ocp.CheckpointManager, step: int, state: Any, data_iterator=None,
+         metrics: dict[str, float] | None = None, force: bool = False) -> bool:
+    """Saves `state` (and the iterator, if given) at `step`; returns whether a save started."""
+    items = {"state": ocp.args.StandardSave(state)}
+    if data_iterator is not None:
+        items["data"] = grain.checkpoint.CheckpointSave(data_iterator)
+    return manager.save(step, args=ocp.args.Composite(**items), metrics=metrics, force=force)
+
+
+def abstract_like(state: Any) -> Any:
+    """Shape/dtype/sharding structs of `state`, for restoring into the same layout."""
+    return jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=getattr(x, "sharding", None)), state)
+
+
+def restore(manager: ocp.CheckpointManager, abstract_state: Any, data_iterator=None,
+            step: int | None = None) -> tuple[Any, int] | None:
+    """Restores the given step, or the latest readable one; None when there is no checkpoint.
+
+    When no step is asked for and the latest checkpoint cannot be read (corrupt or partial), it
+    warns and falls back to the one before it.
+    """
+    steps = sorted(manager.all_steps(), reverse=True)
+    if step is not None:
+        if step not in steps:
+            raise FileNotFoundError(f"no checkpoint at step {step} in {manager.directory}; "
+                                    f"available steps: {sorted(steps)}")
+        steps = [step]
+    for i, s in enumerate(steps):
+        items = {"state": ocp.args.StandardRestore(abstract_state)}
+        if data_iterator is not None:
+            items["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
+        try:
+            restored = manager.restore(s, args=ocp.args.Composite(**items))
+        except Exception as e:  # Orbax raises many types for unreadable checkpoints.
+            if step is not None or i == len(steps) - 1:
+                raise
+            log.warning("checkpoint at step %d in %s cannot be restored (%s: %s); falling back to "
+                        "step %d", s, manager.directory, type(e).__name__, e, steps[i + 1])
+            continue
+        return restored["state"], s
+    return None

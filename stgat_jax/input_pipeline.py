@@ -1,0 +1,213 @@
+"""Input pipeline: TFDS array_record records -> Grain -> per-process batches.
+
+Records hold one sample at its real length, channels-last ``(T, M, V, C)``. On the host, per
+sample: the stream transform (joint / bone / joint-motion / bone-motion), the official temporal
+sampling (train: random resample to `resample_frames` then a random crop of `window_frames`;
+test: uniform resample then the centre crop), then batching. Batches are ``{'x': (B, M, T, V, C),
+'label': (B,)}`` (plus ``'mask'`` and ``'index'`` for evaluation).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Iterator
+
+import grain
+import ml_collections
+import numpy as np
+import tensorflow_datasets as tfds
+
+STREAMS = ("joint", "bone", "joint_motion", "bone_motion")
+
+
+# --- Temporal sampling (reference/STGAT.md section 3.6) -------------------------------------------
+
+def random_resample_indices(num_frames: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Official `random_sample_np`: an ordered random choice of `size` frames.
+
+    With more frames than `size`, a random ordered subset without replacement; with fewer, frames
+    are duplicated at random (positions drawn from the frame list repeated ceil(size/T) times).
+    """
+    if num_frames == size:
+        return np.arange(size)
+    reps = math.ceil(size / num_frames)
+    positions = rng.choice(num_frames * reps, size=size, replace=False)
+    return np.sort(positions % num_frames)
+
+
+def uniform_resample_indices(num_frames: int, size: int) -> np.ndarray:
+    """Official `uniform_sample_np`: frame int(i * T / size) for i < size."""
+    return (np.arange(size) * num_frames // size).astype(np.int64)
+
+
+def centre_crop_start(size: int, window: int) -> int:
+    """Start of the official centre crop (frames 11..138 for 150 -> 128)."""
+    return (size - window) // 2
+
+
+# --- Streams -----------------------------------------------------------------------------------
+
+def motion(x: np.ndarray, skip: int = 1) -> np.ndarray:
+    """Official `decouple_temporal` on (T, ...): x[::skip], then x[t+1] - x[t], one zero frame appended."""
+    x = x[::skip]
+    out = np.zeros_like(x)
+    out[:-1] = x[1:] - x[:-1]
+    return out
+
+
+def stream_transform(x: np.ndarray, stream: str, graph: str = "ntu", motion_skip: int = 1) -> np.ndarray:
+    """Turns a joint record (T, M, V, C) into the given stream (bone first, then motion)."""
+    if stream not in STREAMS:
+        raise ValueError(f"unknown stream {stream!r}; expected one of {STREAMS}")
+    if stream.startswith("bone"):
+        from stgat_jax import graphs  # Only bone streams need the skeleton graph.
+
+        x = graphs.bone_stream(x, graph)
+    if stream.endswith("motion"):
+        x = motion(x, motion_skip)
+    return x
+
+
+# --- Per-record transforms ---------------------------------------------------------------------
+
+class _Sample:
+    def __init__(self, data_config: ml_collections.ConfigDict, graph: str):
+        self.resample = int(data_config.resample_frames)
+        self.window = int(data_config.window_frames)
+        if self.window > self.resample:
+            raise ValueError(f"data.window_frames={self.window} exceeds data.resample_frames={self.resample}")
+        self.channels = int(data_config.channels)
+        self.stream = data_config.stream
+        self.motion_skip = int(data_config.motion_skip)
+        self.graph = graph
+
+    def _prepare(self, record: dict[str, Any]) -> np.ndarray:
+        x = np.asarray(record["skeleton"], np.float32)[..., : self.channels]
+        return stream_transform(x, self.stream, self.graph, self.motion_skip)
+
+    def _finish(self, x: np.ndarray, record: dict[str, Any]) -> dict[str, np.ndarray]:
+        return {"x": np.ascontiguousarray(x.transpose(1, 0, 2, 3)),  # (M, T, V, C)
+                "label": np.int32(record["label"])}
+
+
+class TrainSample(_Sample, grain.transforms.RandomMap):
+    """Random resample to `resample_frames`, then a random crop of `window_frames`."""
+
+    def random_map(self, record: dict[str, Any], rng: np.random.Generator) -> dict[str, np.ndarray]:
+        x = self._prepare(record)
+        x = x[random_resample_indices(len(x), self.resample, rng)]
+        start = rng.integers(0, self.resample - self.window + 1)
+        return self._finish(x[start: start + self.window], record)
+
+
+class EvalSample(_Sample, grain.transforms.Map):
+    """Uniform resample to `resample_frames`, then the centre crop of `window_frames`."""
+
+    def map(self, record: dict[str, Any]) -> dict[str, np.ndarray]:
+        x = self._prepare(record)
+        x = x[uniform_resample_indices(len(x), self.resample)]
+        start = centre_crop_start(self.resample, self.window)
+        return self._finish(x[start: start + self.window], record)
+
+
+# --- Sources and loaders -----------------------------------------------------------------------
+
+def records_dir(config: ml_collections.ConfigDict) -> str:
+    """Where the records of the configured benchmark live (a TFDS version folder)."""
+    from data_prep import prepare
+
+    return str(prepare.builder_for(config.dataset.benchmark, config.dataset.data_dir).data_dir)
+
+
+def data_source(config: ml_collections.ConfigDict, split: str):
+    """Random-access source of one split of the configured benchmark."""
+    from data_prep import prepare
+
+    builder = prepare.builder_for(config.dataset.benchmark, config.dataset.data_dir)
+    if not builder.is_prepared():
+        raise FileNotFoundError(missing_data_message(config))
+    return builder.as_data_source(split=split)
+
+
+def missing_data_message(config: ml_collections.ConfigDict) -> str:
+    family = config.dataset.benchmark.split("_")[0]
+    return (f"No prepared records for benchmark {config.dataset.benchmark!r} under "
+            f"{config.dataset.data_dir!r}. Prepare them once with:\n  python -m data_prep.prepare "
+            f"--dataset={family} --raw_dir=PATH/TO/RAW/FILES --data_dir={config.dataset.data_dir}")
+
+
+def local_batch_size(global_batch_size: int) -> int:
+    """This process's share of the global batch."""
+    import jax
+
+    if global_batch_size % jax.process_count():
+        raise ValueError(f"batch size {global_batch_size} is not divisible by the process count "
+                         f"{jax.process_count()}")
+    return global_batch_size // jax.process_count()
+
+
+def create_train_loader(source, config: ml_collections.ConfigDict, seed: int) -> grain.DataLoader:
+    """An endless, shuffled, per-process-sharded Grain loader of training batches.
+
+    Epochs follow one another without a gap: a batch may hold the last samples of one epoch and the
+    first of the next. The loader's iterator is checkpointable (Orbax + Grain), so a resumed run
+    sees exactly the batches an uninterrupted one would.
+    """
+    sampler = grain.samplers.IndexSampler(
+        num_records=len(source), shard_options=grain.sharding.ShardByJaxProcess(drop_remainder=True),
+        shuffle=True, num_epochs=None, seed=seed)
+    operations = [TrainSample(config.data, config.dataset.graph),
+                  grain.transforms.Batch(local_batch_size(config.batch_size), drop_remainder=True)]
+    return grain.DataLoader(data_source=source, sampler=sampler, operations=operations,
+                            worker_count=int(config.data.num_workers),
+                            worker_buffer_size=int(config.data.worker_buffer_size))
+
+
+def eval_batches(source, config: ml_collections.ConfigDict, process_index: int = 0,
+                 process_count: int = 1) -> Iterator[dict[str, np.ndarray]]:
+    """Every sample of `source` exactly once, in padded, masked batches.
+
+    The global order is the source order, cut into global batches of `config.eval_batch_size`; the
+    last one is padded (mask 0). Process p takes rows [p*b, (p+1)*b) of every global batch (b = the
+    per-process share), so every process runs the same number of batches.
+    """
+    global_bs = int(config.eval_batch_size)
+    if global_bs % process_count:
+        raise ValueError(f"eval_batch_size {global_bs} is not divisible by the process count {process_count}")
+    local_bs = global_bs // process_count
+    num = len(source)
+    num_batches = math.ceil(num / global_bs)
+    transform = EvalSample(config.data, config.dataset.graph)
+    for b in range(num_batches):
+        start = b * global_bs + process_index * local_bs
+        index = np.arange(start, start + local_bs)
+        mask = index < num
+        items = [transform.map(source[int(i) if i < num else 0]) for i in index]
+        yield {"x": np.stack([it["x"] for it in items]),
+               "label": np.stack([it["label"] for it in items]),
+               "mask": mask, "index": index.astype(np.int32)}
+
+
+def num_eval_batches(source, config: ml_collections.ConfigDict) -> int:
+    return math.ceil(len(source) / int(config.eval_batch_size))
+
+
+def sample_names(source) -> list[str]:
+    """The sample names of a source, in source order."""
+    names = []
+    for i in range(len(source)):
+        n = source[i]["sample_name"]
+        names.append(n.decode() if isinstance(n, bytes) else str(n))
+    return names
+
+
+def class_names(config: ml_collections.ConfigDict) -> list[str]:
+    from data_prep import prepare
+
+    builder = prepare.builder_for(config.dataset.benchmark, config.dataset.data_dir)
+    return list(builder.info.features["label"].names)
+
+
+def default_num_workers() -> int:
+    return max(1, min(4, (os.cpu_count() or 1) - 1))

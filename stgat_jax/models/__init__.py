@@ -1,0 +1,47 @@
+"""Model definitions: STGAT and CSTA (HCN with coupled spatial-temporal attention).
+
+`build_model(config)` turns `config.model` into a Flax module: `config.model.name` picks the class
+and every other key of `config.model` is a field of that class, so a typo is an error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax.numpy as jnp
+import ml_collections
+
+from stgat_jax.models import csta, stgat
+
+MODELS = {"stgat": stgat.STGAT, "hcn": csta.HCN, "csta_cnn": csta.CSTACNN}
+DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
+
+
+def build_model(config: ml_collections.ConfigDict):
+    """The model of `config.model`, with the class count and input shape of `config.dataset`."""
+    kwargs = config.model.to_dict()
+    name = kwargs.pop("name")
+    if name not in MODELS:
+        raise ValueError(f"config.model.name={name!r}; expected one of {sorted(MODELS)}")
+    cls = MODELS[name]
+    fields = {f.name for f in dataclasses.fields(cls)} - {"parent", "name"}
+    unknown = sorted(set(kwargs) - fields)
+    if unknown:
+        raise ValueError(f"config.model has keys {unknown} that {cls.__name__} does not take; "
+                         f"its fields are {sorted(fields)}")
+    if "dtype" in kwargs:
+        if kwargs["dtype"] not in DTYPES:
+            raise ValueError(f"config.model.dtype={kwargs['dtype']!r}; expected one of {sorted(DTYPES)}")
+        kwargs["dtype"] = DTYPES[kwargs["dtype"]]
+    for key in ("blocks",):
+        if key in kwargs:
+            kwargs[key] = tuple(tuple(b) for b in kwargs[key])
+    kwargs["num_classes"] = config.dataset.num_classes
+    kwargs["in_channels"] = config.data.channels
+    if name == "stgat":
+        kwargs.setdefault("graph", config.dataset.graph)
+        kwargs.setdefault("num_frames", config.data.window_frames)
+    else:
+        kwargs.setdefault("num_frames", config.data.window_frames)
+        kwargs.setdefault("num_joints", config.dataset.num_joints)
+    return cls(**kwargs)

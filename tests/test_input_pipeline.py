@@ -1,0 +1,100 @@
+"""Temporal sampling, streams and evaluation batching of the input pipeline."""
+
+import numpy as np
+import pytest
+
+from configs import default
+from stgat_jax import input_pipeline as ip
+
+
+@pytest.mark.parametrize("num_frames", [7, 40, 150, 299])
+def test_random_resample_is_ordered_and_covers_short_sequences(num_frames):
+    rng = np.random.default_rng(0)
+    idx = ip.random_resample_indices(num_frames, 150, rng)
+    assert idx.shape == (150,)
+    assert np.all(np.diff(idx) >= 0) and idx.min() >= 0 and idx.max() < num_frames
+    if num_frames > 150:
+        assert len(np.unique(idx)) == 150  # a subset without replacement
+    elif num_frames < 150:
+        counts = np.bincount(idx, minlength=num_frames)
+        # Positions are drawn from range(T) repeated ceil(150/T) times: no frame more often than that.
+        assert counts.max() <= int(np.ceil(150 / num_frames))
+    else:
+        np.testing.assert_array_equal(idx, np.arange(150))
+
+
+def test_random_resample_varies_with_the_rng():
+    a = ip.random_resample_indices(300, 150, np.random.default_rng(1))
+    b = ip.random_resample_indices(300, 150, np.random.default_rng(2))
+    assert not np.array_equal(a, b)
+
+
+def test_uniform_resample_and_centre_crop_match_the_official_rule():
+    idx = ip.uniform_resample_indices(300, 150)
+    np.testing.assert_array_equal(idx, [int(i * 300 / 150) for i in range(150)])
+    idx = ip.uniform_resample_indices(47, 150)
+    np.testing.assert_array_equal(idx, [int(i * 47 / 150) for i in range(150)])
+    assert ip.centre_crop_start(150, 128) == 11
+
+
+def test_motion_appends_a_zero_frame_and_skips():
+    x = np.arange(10, dtype=np.float32).reshape(10, 1, 1, 1) ** 2
+    m = ip.motion(x, 1)
+    assert m.shape == x.shape and m[-1].sum() == 0
+    np.testing.assert_array_equal(m[:-1, 0, 0, 0], np.diff(x[:, 0, 0, 0]))
+    m2 = ip.motion(x, 2)
+    assert m2.shape == (5, 1, 1, 1)
+    np.testing.assert_array_equal(m2[:-1, 0, 0, 0], np.diff(x[::2, 0, 0, 0]))
+
+
+def test_unknown_stream_is_an_error():
+    with pytest.raises(ValueError, match="unknown stream 'bones'"):
+        ip.stream_transform(np.zeros((4, 2, 25, 3), np.float32), "bones")
+
+
+class _ListSource:
+    def __init__(self, lengths):
+        self.items = [{"skeleton": np.full((t, 2, 25, 3), i, np.float32), "label": i % 3,
+                       "sample_name": f"s{i}".encode()} for i, t in enumerate(lengths)]
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        return self.items[i]
+
+
+@pytest.mark.parametrize("process_count", [1, 2])
+def test_eval_batches_cover_every_sample_exactly_once(process_count):
+    config = default.get_testing_config()
+    config.eval_batch_size = 4
+    source = _ListSource([5, 9, 30, 12, 8, 3, 40])  # 7 samples: 2 global batches, 1 padded row
+    seen = []
+    for p in range(process_count):
+        batches = list(ip.eval_batches(source, config, p, process_count))
+        assert len(batches) == 2  # same number of batches on every process
+        for b in batches:
+            assert b["x"].shape == (4 // process_count, 2, config.data.window_frames, 25, 3)
+            seen += [int(i) for i, m in zip(b["index"], b["mask"]) if m]
+            # The sample's value survives sampling: record i is filled with i.
+            for i, m, x in zip(b["index"], b["mask"], b["x"]):
+                if m:
+                    assert np.all(x == i)
+    assert sorted(seen) == list(range(7))
+
+
+def test_train_sample_shapes_and_determinism():
+    config = default.get_testing_config()
+    t = ip.TrainSample(config.data, "ntu")
+    rec = {"skeleton": np.random.default_rng(0).normal(size=(33, 2, 25, 3)).astype(np.float32), "label": 4}
+    a = t.random_map(rec, np.random.default_rng(5))
+    b = t.random_map(rec, np.random.default_rng(5))
+    assert a["x"].shape == (2, config.data.window_frames, 25, 3) and a["label"] == 4
+    np.testing.assert_array_equal(a["x"], b["x"])
+
+
+def test_window_longer_than_resample_is_an_error():
+    config = default.get_testing_config()
+    config.data.window_frames = config.data.resample_frames + 1
+    with pytest.raises(ValueError, match="window_frames"):
+        ip.EvalSample(config.data, "ntu")
