@@ -7,6 +7,7 @@ r"""stgat-jax entry point: train, evaluate or predict.
 Kept short on purpose: flags, optional multi-host initialisation, then one call into the library.
 """
 
+import logging as logging_std
 import os
 
 from absl import app, flags, logging
@@ -31,9 +32,19 @@ def default_workdir() -> str:
     return os.path.join("runs", name + (f"_{option.replace('=', '-').replace(',', '_')}" if option else ""))
 
 
+class _QuietLibraries(logging_std.Filter):
+    """Keeps INFO lines from Orbax and TFDS internals out of the run's log (warnings still show)."""
+
+    NOISY = ("orbax", "tensorflow_datasets", "etils")
+
+    def filter(self, record):
+        return record.levelno >= logging_std.WARNING or not any(n in record.pathname for n in self.NOISY)
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    logging.get_absl_handler().addFilter(_QuietLibraries())
     import jax
 
     if FLAGS.distributed or FLAGS.coordinator_address:

@@ -8,7 +8,7 @@ from configs import default
 def benchmark_config(dataset: str, benchmark: str, num_classes: int, arg: str | None,
                      num_epochs: int = 120, milestones: tuple[int, ...] = (60, 90)) -> ml_collections.ConfigDict:
     """Full STGAT, batch 32, SGD Nesterov 0.1, 5 warm-up epochs, x0.1 at the milestones."""
-    options = default.parse_options(arg, {"stream": "joint", "motion_skip": "1"})
+    options = default.parse_options(arg, {"stream": "joint", "motion_skip": "1", "model": "stgat"})
     config = default.get_config()
     config.dataset.name = dataset
     config.dataset.benchmark = f"{dataset}_{benchmark}"
@@ -32,5 +32,13 @@ def benchmark_config(dataset: str, benchmark: str, num_classes: int, arg: str | 
     config.eval_batch_size = 32
     config.num_epochs = num_epochs
     config.log_every_steps = 100
+    config.eval_every_epochs = 1.0  # as the official loop; the best checkpoint is kept in WORKDIR/best
     config.checkpoint.every_steps = 1000
+    if options["model"] == "csta_cnn":
+        from configs import csta_base
+
+        csta_base.apply_csta_cnn(config)
+        config.data.num_workers = 4
+    elif options["model"] != "stgat":
+        raise ValueError(f"config option model={options['model']!r}: expected stgat or csta_cnn")
     return config

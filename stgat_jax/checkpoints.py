@@ -18,19 +18,23 @@ import orbax.checkpoint as ocp
 log = logging.getLogger(__name__)
 
 
-def checkpoint_dir(workdir: str | os.PathLike) -> str:
-    return os.path.join(os.path.abspath(workdir), "checkpoints")
+def checkpoint_dir(workdir: str | os.PathLike, name: str = "checkpoints") -> str:
+    return os.path.join(os.path.abspath(workdir), name)
 
 
-def create_manager(workdir: str | os.PathLike, *, max_to_keep: int | None = 3,
+def create_manager(workdir: str | os.PathLike, *, name: str = "checkpoints", max_to_keep: int | None = 3,
                    save_interval_steps: int = 1, async_save: bool = True,
                    best_fn=None, read_only: bool = False) -> ocp.CheckpointManager:
-    """A CheckpointManager over WORKDIR/checkpoints with items 'state' and 'data'."""
+    """A CheckpointManager over WORKDIR/NAME with items 'state' and 'data'.
+
+    WORKDIR/checkpoints holds the latest ones (train state and data iterator); WORKDIR/best holds
+    the train state with the best test top-1 when periodic evaluation is on.
+    """
     options = ocp.CheckpointManagerOptions(
         max_to_keep=max_to_keep, save_interval_steps=save_interval_steps,
         enable_async_checkpointing=async_save, best_fn=best_fn, best_mode="max",
         keep_checkpoints_without_metrics=True, read_only=read_only, create=not read_only)
-    return ocp.CheckpointManager(checkpoint_dir(workdir), item_names=("state", "data"), options=options)
+    return ocp.CheckpointManager(checkpoint_dir(workdir, name), item_names=("state", "data"), options=options)
 
 
 def save(manager: ocp.CheckpointManager, step: int, state: Any, data_iterator=None,

@@ -73,6 +73,24 @@ def predict_logits(trainer, state, source, config: ml_collections.ConfigDict) ->
     return logits, labels
 
 
+def test_metrics(trainer, state, source, config: ml_collections.ConfigDict) -> dict[str, float]:
+    """Top-1, top-5, mean-class accuracy and mean loss on `source`, without writing files."""
+    logits, labels = predict_logits(trainer, state, source, config)
+    metrics = compute_metrics(logits, labels)
+    metrics.pop("confusion")
+    shifted = logits - logits.max(-1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+    metrics["loss"] = float(-log_probs[np.arange(len(labels)), labels].mean())
+    return metrics
+
+
+def write_results(results: dict[str, Any], workdir: str) -> None:
+    if jax.process_index() == 0:
+        with open(os.path.join(workdir, "results.json"), "w") as f:
+            json.dump(results, f, indent=2)
+            f.write("\n")
+
+
 def plot_confusion(cm: np.ndarray, names: list[str], path: str, title: str) -> None:
     import matplotlib
 
@@ -119,9 +137,7 @@ def evaluate_and_write(trainer, state, source, config: ml_collections.ConfigDict
                  class_names=np.asarray(classes))
         plot_confusion(cm, classes, os.path.join(workdir, f"confusion_{split}.png"),
                        f"{config.dataset.benchmark} {split}: top-1 {metrics['top1']:.3f}")
-        with open(os.path.join(workdir, "results.json"), "w") as f:
-            json.dump(results, f, indent=2)
-            f.write("\n")
+    write_results(results, workdir)
     log.info("%s: top-1 %.4f, top-5 %.4f, mean-class %.4f on %d samples (step %d)", split,
              results["top1"], results["top5"], results["mean_class_accuracy"],
              results["num_examples"], results["step"])

@@ -23,7 +23,7 @@ import numpy as np
 import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from stgat_jax import checkpoints, evaluate, input_pipeline, models
+from stgat_jax import checkpoints, evaluate, input_pipeline, models, reporting
 
 log = logging.getLogger(__name__)
 
@@ -185,19 +185,6 @@ def _format_seconds(s: float) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m{s % 60:02d}s" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
-class MetricsWriter:
-    """Writes metrics as JSON lines on process 0."""
-
-    def __init__(self, workdir: str):
-        self.path = os.path.join(workdir, "metrics.jsonl")
-        self.enabled = jax.process_index() == 0
-
-    def write(self, record: dict[str, Any]) -> None:
-        if self.enabled:
-            with open(self.path, "a") as f:
-                f.write(json.dumps(record) + "\n")
-
-
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     """Trains (resuming from WORKDIR if a checkpoint is there), then evaluates on the test split.
 
@@ -232,7 +219,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         state, step = restored
         log.info("resumed from the checkpoint at step %d", step)
 
-    writer = MetricsWriter(workdir)
+    writer = reporting.MetricsWriter(workdir, tensorboard=config.tensorboard)
+    best_manager = None
+    eval_every = int(round(config.eval_every_epochs * steps_per_epoch)) if config.eval_every_epochs > 0 else 0
+    if eval_every:
+        best_manager = checkpoints.create_manager(workdir, name="best", max_to_keep=1,
+                                                  best_fn=lambda m: m["top1"], async_save=False)
     start_step = int(state.step)
     last_good_step = start_step
     t0, last_log_step = time.time(), start_step
@@ -243,7 +235,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             done = step + 1
             is_log = done % config.log_every_steps == 0 or done == num_steps
             is_save = done % config.checkpoint.every_steps == 0 or done == num_steps
-            if is_log or is_save or preemption.requested:
+            is_eval = bool(eval_every) and (done % eval_every == 0 or done == num_steps)
+            if is_log or is_save or is_eval or preemption.requested:
                 metrics = jax.device_get(metrics)
                 if not np.isfinite(metrics["loss"]):
                     manager.wait_until_finished()
@@ -265,11 +258,27 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             if is_save or preemption.requested:
                 checkpoints.save(manager, done, state, train_iter, force=True)
                 last_good_step = done
+            if is_eval:
+                test = evaluate.test_metrics(trainer, state, test_src, config)
+                log.info("step %d: test top-1 %.4f, top-5 %.4f, loss %.4f", done, test["top1"], test["top5"],
+                         test["loss"])
+                writer.write({"step": done, "epoch": done / steps_per_epoch,
+                              **{f"test_{k}": v for k, v in test.items()}})
+                checkpoints.save(best_manager, done, state, metrics={"top1": test["top1"]}, force=True)
             if preemption.requested:
                 manager.wait_until_finished()
                 log.warning("SIGTERM received: saved a checkpoint at step %d and stopped", done)
+                writer.close()
                 return {"preempted": True, "step": done}
     manager.wait_until_finished()
     results = evaluate.evaluate_and_write(trainer, state, test_src, config, workdir)
+    if best_manager is not None and best_manager.best_step() is not None:
+        best = best_manager.best_step()
+        top1 = [r["test_top1"] for r in reporting.read_metrics(workdir) if r.get("step") == best and "test_top1" in r]
+        results.update(best_step=best, best_top1=top1[-1] if top1 else None)
+        evaluate.write_results(results, workdir)
+        best_manager.close()
+    writer.close()
+    reporting.plot_curves(workdir)
     manager.close()
     return results

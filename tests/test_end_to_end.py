@@ -55,6 +55,7 @@ def test_records_hold_real_length_sequences_and_a_report(data_dir):
 def test_train_checkpoint_restore_and_eval(data_dir, tmp_path):
     assert jax.device_count() == 4, "tests run on four fake CPU devices (see conftest.py)"
     config = tiny_config(data_dir)
+    config.eval_every_epochs = 1.0  # 3 steps per epoch: test evaluations at steps 3 and 4
     workdir = str(tmp_path / "run")
     results = run.run(config, workdir, "train")
     on_disk = json.loads(open(os.path.join(workdir, "results.json")).read())
@@ -65,8 +66,16 @@ def test_train_checkpoint_restore_and_eval(data_dir, tmp_path):
     assert os.path.exists(os.path.join(workdir, "confusion_test.png"))
     scores = np.load(os.path.join(workdir, "scores_test.npz"))
     assert scores["logits"].shape == (24, 12) and len(set(scores["sample_names"])) == 24
-    lines = open(os.path.join(workdir, "metrics.jsonl")).read().splitlines()
-    assert [json.loads(line)["step"] for line in lines] == [2, 4]
+    records = [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
+    assert [r["step"] for r in records if "train_loss" in r] == [2, 4]
+    tests = [r for r in records if "test_top1" in r]
+    assert [r["step"] for r in tests] == [3, 4]
+    assert tests[-1]["test_top1"] == on_disk["top1"]  # the periodic and the final evaluation agree
+    assert on_disk["best_step"] in (3, 4)
+    assert on_disk["best_top1"] == max(r["test_top1"] for r in tests)
+    assert os.listdir(os.path.join(workdir, "best")) == [str(on_disk["best_step"])]
+    assert os.path.getsize(os.path.join(workdir, "curves.png")) > 10_000
+    assert any(f.startswith("events.out.tfevents") for f in os.listdir(os.path.join(workdir, "tensorboard")))
 
     # Eval mode restores the checkpoint and reproduces the training run's metrics and logits.
     again = evaluate.evaluate(config, workdir)
