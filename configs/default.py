@@ -8,7 +8,8 @@ records for the cross-subject benchmark (the NTU rules apply unchanged), trains 
 evaluates it on the test split. Target: top-1 >= 0.90 on the synthetic cross-subject test split in a
 few minutes on 2 CPU cores (chance is 1/12).
 
-Options after the colon: `stream=joint|bone|joint_motion|bone_motion`, `benchmark=xsub|xview`.
+Options after the colon: `stream=joint|bone|joint_motion|bone_motion`, `benchmark=xsub|xview`,
+`model=stgat|csta_cnn` (CSTA-CNN with the HCN recipe, configs/csta_base.py).
 """
 
 import ml_collections
@@ -26,7 +27,7 @@ def parse_options(arg: str | None, defaults: dict[str, str]) -> dict[str, str]:
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-    options = parse_options(arg, {"stream": "joint", "benchmark": "xsub"})
+    options = parse_options(arg, {"stream": "joint", "benchmark": "xsub", "model": "stgat"})
     config = ml_collections.ConfigDict()
 
     config.dataset = ml_collections.ConfigDict()
@@ -48,6 +49,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.data.channels = 3
     config.data.stream = options["stream"]
     config.data.motion_skip = 1
+    config.data.sampling = "resample_crop"  # or "crop_resize" (HCN / CSTA-CNN)
+    config.data.crop_min_ratio = 0.5
+    config.data.crop_max_ratio = 1.0
+    config.data.crop_min_frames = 64
+    config.data.test_crop_ratio = 0.9
     config.data.num_workers = 0
     config.data.worker_buffer_size = 2
 
@@ -64,14 +70,16 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.optim.nesterov = True
     config.optim.weight_decay = 5e-4
     config.optim.warmup_epochs = 1
-    config.optim.milestones = (8, 11)
+    config.optim.milestones = (4, 5)
     config.optim.gamma = 0.1
 
     config.batch_size = 32
     config.eval_batch_size = 64
-    config.num_epochs = 12
+    config.num_epochs = 6
     config.num_train_steps = -1  # > 0 overrides num_epochs.
     config.log_every_steps = 20
+    config.eval_every_epochs = 0.0  # > 0: evaluate on the test split and keep the best checkpoint.
+    config.tensorboard = True
     config.seed = 1
 
     config.checkpoint = ml_collections.ConfigDict()
@@ -81,6 +89,14 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
     config.eval = ml_collections.ConfigDict()
     config.eval.checkpoint_step = -1  # -1: the latest.
+    if options["model"] == "csta_cnn":
+        from configs import csta_base
+
+        csta_base.apply_csta_cnn(config)
+        config.optim.milestones = (20, 25)
+        config.num_epochs = 30
+    elif options["model"] != "stgat":
+        raise ValueError(f"config option model={options['model']!r}: expected stgat or csta_cnn")
     return config
 
 

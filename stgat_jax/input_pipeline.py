@@ -19,6 +19,8 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 STREAMS = ("joint", "bone", "joint_motion", "bone_motion")
+# 'resample_crop': the official STGAT sampling; 'crop_resize': HCN's crop-and-resize.
+SAMPLINGS = ("resample_crop", "crop_resize")
 
 
 # --- Temporal sampling (reference/STGAT.md section 3.6) -------------------------------------------
@@ -44,6 +46,38 @@ def uniform_resample_indices(num_frames: int, size: int) -> np.ndarray:
 def centre_crop_start(size: int, window: int) -> int:
     """Start of the official centre crop (frames 11..138 for 150 -> 128)."""
     return (size - window) // 2
+
+
+def resize_frames(x: np.ndarray, size: int) -> np.ndarray:
+    """Linear interpolation of (T, ...) to `size` frames (HCN's bilinear resize over time)."""
+    num = len(x)
+    if num == 1:
+        return np.repeat(x, size, axis=0)
+    pos = (np.arange(size) + 0.5) * num / size - 0.5  # align_corners=False, as torch resizes
+    pos = np.clip(pos, 0, num - 1)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, num - 1)
+    w = (pos - lo).astype(x.dtype).reshape((-1,) + (1,) * (x.ndim - 1))
+    return x[lo] * (1 - w) + x[hi] * w
+
+
+def random_crop_resize(x: np.ndarray, size: int, min_ratio: float, max_ratio: float,
+                       min_len: int, rng: np.random.Generator) -> np.ndarray:
+    """HCN training crop: a random crop of ratio in [min_ratio, max_ratio] of the valid length
+    (at least `min_len` frames, at most all), resized to `size` frames."""
+    num = len(x)
+    ratio = rng.uniform(min_ratio, max_ratio)
+    length = int(np.clip(round(num * ratio), min(min_len, num), num))
+    start = rng.integers(0, num - length + 1)
+    return resize_frames(x[start: start + length], size)
+
+
+def centre_crop_resize(x: np.ndarray, size: int, ratio: float) -> np.ndarray:
+    """HCN test crop: the centre `ratio` of the sequence, resized to `size` frames."""
+    num = len(x)
+    length = max(1, int(round(num * ratio)))
+    start = (num - length) // 2
+    return resize_frames(x[start: start + length], size)
 
 
 # --- Streams -----------------------------------------------------------------------------------
@@ -81,6 +115,10 @@ class _Sample:
         self.stream = data_config.stream
         self.motion_skip = int(data_config.motion_skip)
         self.graph = graph
+        self.sampling = data_config.sampling
+        if self.sampling not in SAMPLINGS:
+            raise ValueError(f"data.sampling={self.sampling!r}; expected one of {SAMPLINGS}")
+        self.crop = data_config
 
     def _prepare(self, record: dict[str, Any]) -> np.ndarray:
         x = np.asarray(record["skeleton"], np.float32)[..., : self.channels]
@@ -96,6 +134,10 @@ class TrainSample(_Sample, grain.transforms.RandomMap):
 
     def random_map(self, record: dict[str, Any], rng: np.random.Generator) -> dict[str, np.ndarray]:
         x = self._prepare(record)
+        if self.sampling == "crop_resize":
+            c = self.crop
+            return self._finish(random_crop_resize(x, self.window, c.crop_min_ratio, c.crop_max_ratio,
+                                                   c.crop_min_frames, rng), record)
         x = x[random_resample_indices(len(x), self.resample, rng)]
         start = rng.integers(0, self.resample - self.window + 1)
         return self._finish(x[start: start + self.window], record)
@@ -106,6 +148,8 @@ class EvalSample(_Sample, grain.transforms.Map):
 
     def map(self, record: dict[str, Any]) -> dict[str, np.ndarray]:
         x = self._prepare(record)
+        if self.sampling == "crop_resize":
+            return self._finish(centre_crop_resize(x, self.window, self.crop.test_crop_ratio), record)
         x = x[uniform_resample_indices(len(x), self.resample)]
         start = centre_crop_start(self.resample, self.window)
         return self._finish(x[start: start + self.window], record)

@@ -98,3 +98,28 @@ def test_window_longer_than_resample_is_an_error():
     config.data.window_frames = config.data.resample_frames + 1
     with pytest.raises(ValueError, match="window_frames"):
         ip.EvalSample(config.data, "ntu")
+
+
+def test_resize_frames_interpolates_linearly():
+    x = np.arange(4, dtype=np.float32).reshape(4, 1)
+    np.testing.assert_allclose(ip.resize_frames(x, 4), x)
+    y = ip.resize_frames(x, 8)[:, 0]
+    assert y[0] == 0 and y[-1] == 3 and np.all(np.diff(y) >= 0)
+    np.testing.assert_allclose(ip.resize_frames(x, 2)[:, 0], [0.5, 2.5])  # torch align_corners=False
+
+
+def test_crop_resize_sampling():
+    config = default.get_testing_config()
+    config.data.sampling = "crop_resize"
+    config.data.crop_min_frames = 4
+    rec = {"skeleton": np.arange(50, dtype=np.float32).reshape(50, 1, 1, 1) * np.ones((1, 2, 25, 3), np.float32),
+           "label": 1}
+    out = ip.TrainSample(config.data, "ntu").random_map(rec, np.random.default_rng(0))["x"]
+    assert out.shape == (2, config.data.window_frames, 25, 3)
+    frames = out[0, :, 0, 0]
+    assert np.all(np.diff(frames) > 0) and frames[-1] - frames[0] >= 0.5 * 50 * 0.5  # a crop of >= half
+    test = ip.EvalSample(config.data, "ntu").map(rec)["x"][0, :, 0, 0]
+    assert abs(test.mean() - 24.5) < 1.0  # centred
+    config.data.sampling = "nearest"
+    with pytest.raises(ValueError, match="data.sampling='nearest'"):
+        ip.EvalSample(config.data, "ntu")
