@@ -48,6 +48,8 @@ def main(argv):
     import jax
 
     if FLAGS.distributed or FLAGS.coordinator_address:
+        # Collectives between CPU processes (tests, CPU clusters); accelerators use their own.
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
         jax.distributed.initialize(coordinator_address=FLAGS.coordinator_address,
                                    num_processes=FLAGS.num_processes, process_id=FLAGS.process_id)
     from stgat_jax import run

@@ -181,31 +181,37 @@ def missing_data_message(config: ml_collections.ConfigDict) -> str:
             f"--dataset={family} --raw_dir=PATH/TO/RAW/FILES --data_dir={config.dataset.data_dir}")
 
 
-def local_batch_size(global_batch_size: int) -> int:
-    """This process's share of the global batch."""
+def create_train_loader(source, config: ml_collections.ConfigDict, seed: int,
+                        process_index: int | None = None, process_count: int | None = None):
+    """An endless, shuffled stream of this process's share of each global training batch.
+
+    The global sequence of samples (a new permutation every epoch) and each sample's random
+    temporal crop depend only on `seed` and the sample's position in that sequence, never on the
+    process count: global batch b is positions [b*B, (b+1)*B), and process p loads only rows
+    [p*B/P, (p+1)*B/P) of it. So one process with four devices and two processes with two devices
+    train on exactly the same batches. Epochs follow one another without a gap. Iterating returns a
+    checkpointable Grain iterator (saved with the train state, so a resumed run continues with the
+    same batches).
+    """
     import jax
 
-    if global_batch_size % jax.process_count():
-        raise ValueError(f"batch size {global_batch_size} is not divisible by the process count "
-                         f"{jax.process_count()}")
-    return global_batch_size // jax.process_count()
-
-
-def create_train_loader(source, config: ml_collections.ConfigDict, seed: int) -> grain.DataLoader:
-    """An endless, shuffled, per-process-sharded Grain loader of training batches.
-
-    Epochs follow one another without a gap: a batch may hold the last samples of one epoch and the
-    first of the next. The loader's iterator is checkpointable (Orbax + Grain), so a resumed run
-    sees exactly the batches an uninterrupted one would.
-    """
-    sampler = grain.samplers.IndexSampler(
-        num_records=len(source), shard_options=grain.sharding.ShardByJaxProcess(drop_remainder=True),
-        shuffle=True, num_epochs=None, seed=seed)
-    operations = [TrainSample(config.data, config.dataset.graph),
-                  grain.transforms.Batch(local_batch_size(config.batch_size), drop_remainder=True)]
-    return grain.DataLoader(data_source=source, sampler=sampler, operations=operations,
-                            worker_count=int(config.data.num_workers),
-                            worker_buffer_size=int(config.data.worker_buffer_size))
+    process_index = jax.process_index() if process_index is None else process_index
+    process_count = jax.process_count() if process_count is None else process_count
+    global_bs = int(config.batch_size)
+    if global_bs % process_count:
+        raise ValueError(f"batch size {global_bs} is not divisible by the process count {process_count}")
+    local_bs = global_bs // process_count
+    ds = (grain.MapDataset.source(source)
+          .shuffle(seed=seed)
+          .repeat(None)
+          .random_map(TrainSample(config.data, config.dataset.graph), seed=seed)
+          .batch(local_bs, drop_remainder=True))
+    ds = ds[process_index::process_count].to_iter_dataset()
+    if int(config.data.num_workers) > 0:
+        ds = ds.mp_prefetch(grain.MultiprocessingOptions(
+            num_workers=int(config.data.num_workers),
+            per_worker_buffer_size=int(config.data.worker_buffer_size)))
+    return ds
 
 
 def eval_batches(source, config: ml_collections.ConfigDict, process_index: int = 0,

@@ -123,3 +123,22 @@ def test_crop_resize_sampling():
     config.data.sampling = "nearest"
     with pytest.raises(ValueError, match="data.sampling='nearest'"):
         ip.EvalSample(config.data, "ntu")
+
+
+def test_train_batches_do_not_depend_on_the_process_count():
+    config = default.get_testing_config()
+    config.batch_size = 4
+    source = _ListSource([5 + i for i in range(10)])
+    single = iter(ip.create_train_loader(source, config, seed=7, process_index=0, process_count=1))
+    halves = [iter(ip.create_train_loader(source, config, seed=7, process_index=p, process_count=2))
+              for p in range(2)]
+    seen = []
+    for _ in range(6):  # 24 samples: more than two epochs of 10
+        whole = next(single)
+        parts = [next(h) for h in halves]
+        np.testing.assert_array_equal(whole["x"], np.concatenate([p["x"] for p in parts]))
+        np.testing.assert_array_equal(whole["label"], np.concatenate([p["label"] for p in parts]))
+        seen += [int(x[0, 0, 0, 0]) for x in whole["x"]]
+    # Every epoch is a permutation of all samples, and epochs are shuffled differently.
+    assert sorted(seen[:10]) == list(range(10)) and sorted(seen[10:20]) == list(range(10))
+    assert seen[:10] != seen[10:20]
