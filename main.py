@@ -3,6 +3,7 @@ r"""stgat-jax entry point: train, evaluate or predict.
     python main.py                                              # embedded synthetic default
     python main.py --config=configs/ntu120_xset.py:stream=bone --workdir=runs/ntu120_xset_bone
     python main.py --config=configs/ntu120_xset.py --workdir=DIR --mode=eval
+    python main.py --config=configs/ntu120_xset.py --workdir=DIR --mode=predict --input=S001C001P001R001A001.skeleton
 
 Kept short on purpose: flags, optional multi-host initialisation, then one call into the library.
 """
@@ -18,7 +19,11 @@ _DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "conf
 config_flags.DEFINE_config_file("config", _DEFAULT_CONFIG, "Config file, optionally with ':options'.",
                                 lock_config=True)
 flags.DEFINE_string("workdir", None, "Run folder (checkpoints, metrics, results). Default: runs/<config name>.")
-flags.DEFINE_enum("mode", "train", ["train", "eval"], "train (resumes if WORKDIR has a checkpoint) or eval.")
+flags.DEFINE_enum("mode", "train", ["train", "eval", "predict"],
+                  "train (resumes if WORKDIR has a checkpoint), eval (restores and evaluates on the test "
+                  "split) or predict (classifies --input).")
+flags.DEFINE_string("input", None, "predict: a raw skeleton file, a folder of them, or an (N, C, T, V, M) .npy.")
+flags.DEFINE_string("output", None, "predict: where to write the logits (.npz). Default: WORKDIR/predictions.npz.")
 flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() (automatic on TPU pods and SLURM).")
 flags.DEFINE_string("coordinator_address", None, "host:port of process 0, for multi-process runs.")
 flags.DEFINE_integer("num_processes", None, "Number of processes, for multi-process runs.")
@@ -58,7 +63,14 @@ def main(argv):
     logging.info("JAX %s: process %d/%d, %d local / %d global devices (%s); workdir %s", jax.__version__,
                  jax.process_index(), jax.process_count(), jax.local_device_count(), jax.device_count(),
                  jax.devices()[0].platform, workdir)
-    run.run(FLAGS.config, workdir, FLAGS.mode)
+    if FLAGS.mode == "predict":
+        if not FLAGS.input:
+            raise app.UsageError("--mode=predict needs --input=PATH")
+        from stgat_jax import predict
+
+        predict.predict(FLAGS.config, workdir, FLAGS.input, FLAGS.output)
+    else:
+        run.run(FLAGS.config, workdir, FLAGS.mode)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import pytest
 
 from configs import default
 from data_prep import prepare, synthetic
-from stgat_jax import checkpoints, evaluate, input_pipeline, run, train
+from stgat_jax import checkpoints, evaluate, input_pipeline, predict, run, train
 
 pytestmark = pytest.mark.slow
 
@@ -82,6 +82,28 @@ def test_train_checkpoint_restore_and_eval(data_dir, tmp_path):
     assert again["top1"] == results["top1"] and again["step"] == results["step"]
     np.testing.assert_allclose(np.load(os.path.join(workdir, "scores_test.npz"))["logits"],
                                scores["logits"], atol=1e-6)
+
+    # Prediction on raw files goes through the same preprocessing and gives the same logits.
+    names = list(scores["sample_names"])
+    raw = sorted((data_dir / "raw").glob("*P003*.skeleton"))[:3]
+    out = predict.predict(config, workdir, str(raw[0]))
+    np.testing.assert_allclose(out["logits"][0], scores["logits"][names.index(raw[0].stem)], atol=1e-5)
+    folder = data_dir / "predict_folder"
+    folder.mkdir(exist_ok=True)
+    for f in raw:
+        (folder / f.name).write_bytes(f.read_bytes())
+    out = predict.predict(config, workdir, str(folder), out=str(tmp_path / "p.npz"))
+    assert out["sample_names"] == [f.stem for f in raw]
+    np.testing.assert_allclose(out["logits"], scores["logits"][[names.index(f.stem) for f in raw]], atol=1e-5)
+    # An .npy in the official (N, C, T, V, M) layout is fed as it is.
+    src = input_pipeline.data_source(config, "test")
+    x = input_pipeline.EvalSample(config.data, "ntu").map(src[0])["x"]  # (M, T, V, C)
+    np.save(tmp_path / "x.npy", x.transpose(3, 1, 2, 0)[None])
+    out = predict.predict(config, workdir, str(tmp_path / "x.npy"))
+    np.testing.assert_allclose(out["logits"][0], scores["logits"][0], atol=1e-5)
+    np.save(tmp_path / "bad.npy", np.zeros((1, 3, 8, 18, 2), np.float32))
+    with pytest.raises(ValueError, match=r"\(M, V, C\) = \(2, 18, 3\)"):
+        predict.predict(config, workdir, str(tmp_path / "bad.npy"))
 
 
 def _params(workdir, config):
