@@ -149,7 +149,7 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     from stgat_jax import checkpoints, train
 
     train_src = input_pipeline.data_source(config, "train")
-    test_src = input_pipeline.data_source(config, "test")
+    test_src = input_pipeline.data_source(config, config.dataset.test_split)
     trainer = train.Trainer(config, max(len(train_src) // config.batch_size, 1))
     manager = checkpoints.create_manager(workdir, read_only=True)
     step = config.eval.checkpoint_step if config.eval.checkpoint_step >= 0 else None
@@ -159,4 +159,4 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
                                 f"(python main.py --config=... --workdir={workdir})")
     state, step = restored
     log.info("restored the checkpoint at step %d", step)
-    return evaluate_and_write(trainer, state, test_src, config, workdir)
+    return evaluate_and_write(trainer, state, test_src, config, workdir, split=config.dataset.test_split)

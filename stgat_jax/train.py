@@ -192,7 +192,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     """
     os.makedirs(workdir, exist_ok=True)
     train_src = input_pipeline.data_source(config, "train")
-    test_src = input_pipeline.data_source(config, "test")
+    test_src = input_pipeline.data_source(config, config.dataset.test_split)
     steps_per_epoch = len(train_src) // config.batch_size
     if steps_per_epoch == 0:
         raise ValueError(f"the train split has {len(train_src)} samples, fewer than one batch "
@@ -271,7 +271,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                 writer.close()
                 return {"preempted": True, "step": done}
     manager.wait_until_finished()
-    results = evaluate.evaluate_and_write(trainer, state, test_src, config, workdir)
+    results = evaluate.evaluate_and_write(trainer, state, test_src, config, workdir,
+                                          split=config.dataset.test_split)
     if best_manager is not None and best_manager.best_step() is not None:
         best = best_manager.best_step()
         top1 = [r["test_top1"] for r in reporting.read_metrics(workdir) if r.get("step") == best and "test_top1" in r]
