@@ -39,6 +39,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.dataset.num_persons = 2
     config.dataset.num_joints = 25
     config.dataset.graph = "ntu"
+    config.dataset.test_split = "test"  # the split evaluated during and after training
     # Arguments of data_prep.synthetic.generate when the raw files are missing.
     config.dataset.synthetic_seed = 0
     config.dataset.synthetic_performers = tuple(range(1, 17))
