@@ -55,7 +55,11 @@ def predict_logits(trainer, state, source, config: ml_collections.ConfigDict) ->
     total = input_pipeline.num_eval_batches(source, config)
     for i, batch in enumerate(input_pipeline.eval_batches(
             source, config, jax.process_index(), jax.process_count())):
-        logits = trainer.eval_step(state, trainer.global_batch({"x": batch["x"]})["x"])
+        x = batch["x"]
+        clips = x.shape[1] if x.ndim == 6 else 1  # multi-clip testing: (B, clips, M, T, V, C)
+        logits = trainer.eval_step(state, trainer.global_batch({"x": x.reshape((-1,) + x.shape[-4:])})["x"])
+        if clips > 1:
+            logits = logits.reshape(-1, clips, logits.shape[-1]).mean(axis=1)
         gathered = multihost_utils.process_allgather(
             {"logits": logits, "label": trainer.global_batch({"l": batch["label"]})["l"],
              "index": trainer.global_batch({"i": batch["index"]})["i"]}, tiled=True)

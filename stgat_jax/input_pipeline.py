@@ -72,12 +72,18 @@ def random_crop_resize(x: np.ndarray, size: int, min_ratio: float, max_ratio: fl
     return resize_frames(x[start: start + length], size)
 
 
-def centre_crop_resize(x: np.ndarray, size: int, ratio: float) -> np.ndarray:
-    """HCN test crop: the centre `ratio` of the sequence, resized to `size` frames."""
+def clip_starts(span: int, num_clips: int) -> list[int]:
+    """Starts of `num_clips` crops spread evenly over `span` free positions; one clip is centred."""
+    if num_clips == 1:
+        return [span // 2]
+    return [int(round(i * span / (num_clips - 1))) for i in range(num_clips)]
+
+
+def centre_crop_resize(x: np.ndarray, size: int, ratio: float, num_clips: int = 1) -> list[np.ndarray]:
+    """HCN test crops: `ratio` of the sequence (the centre one for one clip), resized to `size` frames."""
     num = len(x)
     length = max(1, int(round(num * ratio)))
-    start = (num - length) // 2
-    return resize_frames(x[start: start + length], size)
+    return [resize_frames(x[s: s + length], size) for s in clip_starts(num - length, num_clips)]
 
 
 # --- Streams -----------------------------------------------------------------------------------
@@ -144,15 +150,33 @@ class TrainSample(_Sample, grain.transforms.RandomMap):
 
 
 class EvalSample(_Sample, grain.transforms.Map):
-    """Uniform resample to `resample_frames`, then the centre crop of `window_frames`."""
+    """Uniform resample to `resample_frames`, then the centre crop of `window_frames`.
+
+    With `num_clips` > 1 (multi-clip testing), crops at `num_clips` evenly spread offsets instead,
+    stacked on a new axis: 'x' is then (clips, M, T, V, C); the evaluator averages their logits.
+    """
+
+    def __init__(self, data_config: ml_collections.ConfigDict, graph: str, num_clips: int = 1):
+        super().__init__(data_config, graph)
+        if num_clips < 1:
+            raise ValueError(f"eval.num_test_clips={num_clips}; expected at least 1")
+        self.num_clips = num_clips
 
     def map(self, record: dict[str, Any]) -> dict[str, np.ndarray]:
         x = self._prepare(record)
         if self.sampling == "crop_resize":
-            return self._finish(centre_crop_resize(x, self.window, self.crop.test_crop_ratio), record)
-        x = x[uniform_resample_indices(len(x), self.resample)]
-        start = centre_crop_start(self.resample, self.window)
-        return self._finish(x[start: start + self.window], record)
+            clips = centre_crop_resize(x, self.window, self.crop.test_crop_ratio, self.num_clips)
+        else:
+            x = x[uniform_resample_indices(len(x), self.resample)]
+            if self.num_clips == 1:
+                starts = [centre_crop_start(self.resample, self.window)]
+            else:
+                starts = clip_starts(self.resample - self.window, self.num_clips)
+            clips = [x[s: s + self.window] for s in starts]
+        out = [self._finish(c, record) for c in clips]
+        if self.num_clips == 1:
+            return out[0]
+        return {"x": np.stack([o["x"] for o in out]), "label": out[0]["label"]}
 
 
 # --- Sources and loaders -----------------------------------------------------------------------
@@ -228,7 +252,7 @@ def eval_batches(source, config: ml_collections.ConfigDict, process_index: int =
     local_bs = global_bs // process_count
     num = len(source)
     num_batches = math.ceil(num / global_bs)
-    transform = EvalSample(config.data, config.dataset.graph)
+    transform = EvalSample(config.data, config.dataset.graph, int(config.eval.num_test_clips))
     for b in range(num_batches):
         start = b * global_bs + process_index * local_bs
         index = np.arange(start, start + local_bs)

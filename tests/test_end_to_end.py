@@ -83,6 +83,12 @@ def test_train_checkpoint_restore_and_eval(data_dir, tmp_path):
     np.testing.assert_allclose(np.load(os.path.join(workdir, "scores_test.npz"))["logits"],
                                scores["logits"], atol=1e-6)
 
+    # Multi-clip testing averages three crops per sample; still every sample once.
+    config.eval.num_test_clips = 3
+    multi = evaluate.evaluate(config, workdir)
+    assert multi["num_examples"] == 24 and 0.0 <= multi["top1"] <= 1.0
+    config.eval.num_test_clips = 1
+
     # Prediction on raw files goes through the same preprocessing and gives the same logits.
     names = list(scores["sample_names"])
     raw = sorted((data_dir / "raw").glob("*P003*.skeleton"))[:3]

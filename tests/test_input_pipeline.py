@@ -142,3 +142,20 @@ def test_train_batches_do_not_depend_on_the_process_count():
     # Every epoch is a permutation of all samples, and epochs are shuffled differently.
     assert sorted(seen[:10]) == list(range(10)) and sorted(seen[10:20]) == list(range(10))
     assert seen[:10] != seen[10:20]
+
+
+@pytest.mark.parametrize("sampling", ["resample_crop", "crop_resize"])
+def test_multi_clip_eval_stacks_evenly_spread_crops(sampling):
+    config = default.get_testing_config()  # resample 12 frames, window 8
+    config.data.sampling = sampling
+    config.data.test_crop_ratio = 0.5
+    rec = {"skeleton": np.arange(40, dtype=np.float32).reshape(40, 1, 1, 1) * np.ones((1, 2, 25, 3), np.float32),
+           "label": 3}
+    one = ip.EvalSample(config.data, "ntu").map(rec)["x"]
+    three = ip.EvalSample(config.data, "ntu", num_clips=3).map(rec)
+    assert three["x"].shape == (3,) + one.shape and three["label"] == 3
+    firsts = three["x"][:, 0, 0, 0, 0]
+    assert firsts[0] < firsts[1] < firsts[2]  # earliest, middle and latest crops
+    np.testing.assert_array_equal(three["x"][1], one)  # the middle clip is the single centre crop
+    with pytest.raises(ValueError, match="num_test_clips=0"):
+        ip.EvalSample(config.data, "ntu", num_clips=0)
