@@ -68,7 +68,11 @@ def restore(manager: ocp.CheckpointManager, abstract_state: Any, data_iterator=N
     for i, s in enumerate(steps):
         items = {"state": ocp.args.StandardRestore(abstract_state)}
         if data_iterator is not None:
-            items["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
+            if os.path.isdir(os.path.join(str(manager.directory), str(s), "data")):
+                items["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
+            else:  # e.g. converted official weights: the data stream starts from its beginning
+                log.warning("checkpoint at step %d has no data-iterator state; the data stream starts "
+                            "from the beginning", s)
         try:
             restored = manager.restore(s, args=ocp.args.Composite(**items))
         except Exception as e:  # Orbax raises many types for unreadable checkpoints.
