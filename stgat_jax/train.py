@@ -201,6 +201,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         math.ceil(config.num_epochs * steps_per_epoch))
     trainer = Trainer(config, steps_per_epoch)
     if jax.process_index() == 0:
+        from stgat_jax import summary
+
+        log.info("model summary:\n%s", summary.format_summary(summary.summarize(config)))
         with open(os.path.join(workdir, "config.json"), "w") as f:
             f.write(config.to_json_best_effort(indent=2) + "\n")
         log.info("%d train / %d test samples, %d steps per epoch, %d steps, %d device(s) x %d process(es)",

@@ -60,3 +60,16 @@ def test_model_option_and_typos():
     config.model.unknown_field = 1
     with pytest.raises(ValueError, match=r"\['unknown_field'\]"):
         models.build_model(config)
+
+
+def test_summary_reports_official_parameter_counts_and_flops():
+    from configs import ntu60_xsub
+    from stgat_jax import summary
+
+    s = summary.summarize(ntu60_xsub.get_config())
+    assert s["params"]["total"] == 5_607_740
+    assert s["params"]["graph_layers_0"] == 93_592 and s["params"]["graph_layers_7"] == 1_263_256
+    # The official model costs about 15 GMACs per NTU sample (two persons, 128 frames).
+    assert 28 < s["gflops_per_sample"] < 32
+    text = summary.format_summary(s)
+    assert "5,607,740" in text and "GFLOPs per sample" in text
