@@ -71,6 +71,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from stgat_jax import graphs, ops
+from stgat_jax.models.csta import CoupledAttention
 
 NTU60_BLOCKS: tuple[tuple[int, int, int], ...] = (
     (64, 64, 1), (64, 64, 1), (64, 128, 2), (128, 128, 1),
@@ -112,6 +113,58 @@ def dense1x1(features: int, fan_in: int, dtype: Any, name: str) -> nn.Dense:
     )
 
 
+def mean_per_axis(x: jax.Array) -> jax.Array:
+    """Mean over every axis but the last, reduced one axis at a time (last-but-one first).
+
+    A single float32 reduction over all B*T*V values (what XLA compiles on CPU) accumulates an
+    error of order (B*T*V) * eps in the mean; reducing axis by axis keeps it at the order of the
+    sum of the axis lengths times eps.
+    """
+    for axis in range(x.ndim - 2, -1, -1):
+        x = jnp.mean(x, axis=axis)
+    return x
+
+
+class BatchNorm(nn.Module):
+    """BatchNorm over every axis but the last, as PyTorch's ``BatchNorm2d`` computes it.
+
+    eps 1e-5, running averages ``momentum * old + (1 - momentum) * batch`` (PyTorch momentum 0.1),
+    the running variance updated with the biased batch variance. Variables as ``nn.BatchNorm``:
+    params ``scale``, ``bias``; batch_stats ``mean``, ``var``, all float32.
+
+    Statistics and the normalisation are computed in (at least) float32, the means with
+    :func:`mean_per_axis`. With one long float32 reduction (``nn.BatchNorm`` on CPU) the
+    train-mode gradients of the layers before a BatchNorm, whose exact gradient is nearly
+    orthogonal to their weights, came out up to a few percent off a float64 computation; with
+    per-axis means they stay within about 1e-5 of it, as PyTorch's float32 ones do.
+    """
+
+    use_running_average: bool
+    momentum: float = 0.9
+    epsilon: float = 1e-5
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        """Normalises (..., C) per channel C."""
+        features = x.shape[-1]
+        scale = self.param('scale', nn.initializers.ones, (features,), jnp.float32)
+        bias = self.param('bias', nn.initializers.zeros, (features,), jnp.float32)
+        ra_mean = self.variable('batch_stats', 'mean', lambda: jnp.zeros((features,), jnp.float32))
+        ra_var = self.variable('batch_stats', 'var', lambda: jnp.ones((features,), jnp.float32))
+        x = x.astype(jnp.promote_types(x.dtype, jnp.float32))  # at least float32
+        if self.use_running_average:
+            mean, var = ra_mean.value, ra_var.value
+        else:
+            mean = mean_per_axis(x)
+            var = mean_per_axis(jnp.square(x - mean))
+            if not self.is_initializing():
+                ra_mean.value = self.momentum * ra_mean.value + (1.0 - self.momentum) * mean
+                ra_var.value = self.momentum * ra_var.value + (1.0 - self.momentum) * var
+        y = (x - mean) * (jax.lax.rsqrt(var + self.epsilon) * scale) + bias
+        return y.astype(self.dtype)
+
+
 class ConvBN(nn.Module):
     """Conv (1x1 as Dense, else ``nn.Conv`` over (T, V)) followed by BatchNorm.
 
@@ -144,15 +197,7 @@ class ConvBN(nn.Module):
                 bias_init=torch_bias_init(fan_in),
                 name='conv',
             )(x)
-        return nn.BatchNorm(
-            use_running_average=not train,
-            momentum=0.9,
-            epsilon=1e-5,
-            dtype=self.dtype,
-            param_dtype=jnp.float32,
-            use_fast_variance=False,
-            name='bn',
-        )(x)
+        return BatchNorm(use_running_average=not train, dtype=self.dtype, name='bn')(x)
 
 
 class InputEmbedding(nn.Module):
@@ -347,6 +392,13 @@ class STGAT(nn.Module):
       temporal_kernel: kernel length of the temporal conv.
       return_attention: put each block's attention maps and gates in ``aux['blocks']``.
       dtype: compute dtype; parameters stay float32.
+      csta_blocks: indices of the blocks whose output goes through a coupled spatial-temporal
+        attention (:class:`~stgat_jax.models.csta.CoupledAttention`, module ``csta_{i}``); empty
+        (the default) adds nothing, so the official model is unchanged.
+      csta_hidden_features / csta_pooling / csta_normalization / csta_activation: fields of
+        those CoupledAttention modules.
+      csta_subnet_input: ``'features'`` (the subnetworks read the block output) or
+        ``'coordinates'`` (they read the model input, subsampled in time like the blocks).
     """
 
     num_classes: int = 60
@@ -372,6 +424,12 @@ class STGAT(nn.Module):
     temporal_kernel: int = 7
     return_attention: bool = False
     dtype: Any = jnp.float32
+    csta_blocks: Sequence[int] = ()
+    csta_hidden_features: int = 64
+    csta_pooling: str = 'mean'
+    csta_subnet_input: str = 'features'
+    csta_normalization: str = 'softmax_rescaled'
+    csta_activation: str = 'relu'
 
     def check_config(self) -> None:
         """Raises ValueError naming the field when the configuration is inconsistent."""
@@ -409,6 +467,12 @@ class STGAT(nn.Module):
             raise ValueError('use_spatial_att needs att_s or glo_reg_s (else the attention is zero)')
         if self.use_temporal_att and not (self.att_t or self.glo_reg_t):
             raise ValueError('use_temporal_att needs att_t or glo_reg_t (else the attention is zero)')
+        for i in self.csta_blocks:
+            if not 0 <= i < len(self.blocks) or list(self.csta_blocks).count(i) > 1:
+                raise ValueError(
+                    f'csta_blocks must hold distinct block indices in [0, {len(self.blocks)}), '
+                    f'got {tuple(self.csta_blocks)}'
+                )
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> tuple[jax.Array, dict[str, Any]]:
@@ -421,7 +485,9 @@ class STGAT(nn.Module):
         Returns:
           logits (N, num_classes) float32, and aux: ``features`` (N, C_last) float32, the pooled
           feature; with `return_attention` also ``blocks``, one dict per block (see
-          :class:`STAttentionBlock`).
+          :class:`STAttentionBlock`); with `csta_blocks` also ``csta``, ``{block index:
+          {'joint_weights': (N, M, V), 'frame_weights': (N, M, T_i), 'map': (N, M, T_i, V)}}``
+          with T_i the frames of that block's output.
         """
         self.check_config()
         num_nodes = graphs.NUM_NODES[self.graph]
@@ -435,9 +501,12 @@ class STGAT(nn.Module):
             raise ValueError(f'use_temporal_att needs T == num_frames={self.num_frames}, got T={t}')
 
         h = x.reshape(n * m, t, num_nodes, self.in_channels).astype(self.dtype)
+        coords = h
         h = InputEmbedding(self.blocks[0][0], dtype=self.dtype, name='embedding')(h, train)
 
         block_aux = []
+        csta_aux: dict[int, dict[str, jax.Array]] = {}
+        context = coords  # the model input, read when csta_subnet_input='coordinates'
         frames = t
         for i, (c_in, c_out, stride) in enumerate(self.blocks):
             h, aux_i = STAttentionBlock(
@@ -466,6 +535,18 @@ class STGAT(nn.Module):
             )(h, train)
             block_aux.append(aux_i)
             frames = h.shape[1]
+            context = context[:, ::stride]  # the frames a strided block keeps
+            if i in self.csta_blocks:
+                h, weights = CoupledAttention(
+                    hidden_features=self.csta_hidden_features,
+                    pooling=self.csta_pooling,
+                    subnet_input=self.csta_subnet_input,
+                    normalization=self.csta_normalization,
+                    activation=self.csta_activation,
+                    dtype=self.dtype,
+                    name=f'csta_{i}',
+                )(h, context)
+                csta_aux[i] = {k: w.reshape(n, m, *w.shape[1:]) for k, w in weights.items()}
 
         c_last = self.blocks[-1][1]
         h = h.astype(jnp.float32).reshape(n, m, frames, num_nodes, c_last)
@@ -484,6 +565,8 @@ class STGAT(nn.Module):
         aux: dict[str, Any] = {'features': features}
         if self.return_attention:
             aux['blocks'] = block_aux
+        if self.csta_blocks:
+            aux['csta'] = csta_aux
         return logits, aux
 
 
