@@ -1,8 +1,8 @@
 r"""CSTA-CNN (HCN with coupled spatial-temporal attention) and its training recipe.
 
 CSTA (Wang, arXiv 1909.10214) learns one weight per joint and one per frame with two subnetworks and
-couples them by an outer product into a T x V map; CSTA-CNN plugs it into HCN. Only the abstract of
-the paper could be read, so the module's design and the training recipe are reconstructions. Every
+couples them by an outer product into a T x V map; CSTA-CNN plugs it into HCN. The paper's abstract
+gives only that idea, so the module's design and the training recipe are reconstructions. Every
 choice the paper leaves open is a config field; the defaults, and why:
 
 model (`stgat_jax.models.csta.HCN` fields):
@@ -29,7 +29,7 @@ optim: Adam, LR 1e-3, L2 weight decay 1e-4 on every parameter, no warm-up, globa
     decay on fc7 is not reproduced.
 
 Reported CSTA-CNN top-1 (an AI-generated summary of the paper, not its tables; unverified):
-    UESTC 95.6 (the protocol is not stated: probably cross-view I, possibly cross-subject),
+    UESTC 95.6 (the protocol is not stated; taken here as cross-view I, it may be cross-subject),
     UESTC cross-view II 81.1, NTU RGB+D 60 cross-subject 84.9 and cross-view 89.9
     (`configs/ntu60_xsub.py:model=csta_cnn`, `configs/ntu60_xview.py:model=csta_cnn`). For
     reference, HCN's own paper reports 86.5 / 91.1 on NTU 60, so CSTA-CNN is said to be slightly
@@ -92,9 +92,9 @@ def benchmark_config(dataset: str, benchmark: str, num_classes: int, num_persons
     """CSTA-CNN on a prepared benchmark `{dataset}_{benchmark}` with the HCN recipe.
 
     Options: `model=csta_cnn` (default) or `model=hcn` (the same network and recipe without CSTA,
-    the baseline of the ablation).
+    the baseline of the ablation), `stream=joint|bone|joint_motion|bone_motion`.
     """
-    options = default.parse_options(arg, {"model": "csta_cnn"})
+    options = default.parse_options(arg, {"model": "csta_cnn", "stream": "joint"})
     if options["model"] not in ("csta_cnn", "hcn"):
         raise ValueError(f"config option model={options['model']!r}: expected csta_cnn or hcn")
     config = default.get_config()
@@ -105,6 +105,7 @@ def benchmark_config(dataset: str, benchmark: str, num_classes: int, num_persons
     config.dataset.num_persons = num_persons
     apply_csta_cnn(config)
     config.model.name = options["model"]
+    config.data.stream = options["stream"]
     config.data.num_workers = 4
     config.log_every_steps = 100
     config.checkpoint.every_steps = 1000

@@ -39,6 +39,10 @@ def benchmark_config(dataset: str, benchmark: str, num_classes: int, arg: str | 
 
         csta_base.apply_csta_cnn(config)
         config.data.num_workers = 4
+    elif options["model"] == "stgat_csta":  # STGAT with CSTA plugged in after its last block
+        from configs import csta_base
+
+        csta_base.add_csta_to_stgat(config)
     elif options["model"] != "stgat":
-        raise ValueError(f"config option model={options['model']!r}: expected stgat or csta_cnn")
+        raise ValueError(f"config option model={options['model']!r}: expected stgat, stgat_csta or csta_cnn")
     return config
