@@ -4,28 +4,478 @@ Each record holds the preprocessed sequence at its real length (no padding to 30
 channels-last layout ``(T, M, V, C)``, its label and its sample name. Preprocessing (body selection,
 normalisation) happens here, once.
 
-Benchmarks are builder configs named ``{dataset}_{benchmark}``, e.g. ``ntu60_xsub`` or
-``synthetic_xsub``. Raw files are read from ``raw_dir``; what is skipped is counted and listed in
-``prepare_report.json`` next to the records.
+Benchmarks are builder configs: ``{dataset}_{benchmark}`` for NTU RGB+D, the synthetic set and
+UESTC (``ntu60_xsub``, ``synthetic_xsub``, ``uestc_xview1``), ``kinetics400`` for Kinetics-Skeleton.
+One mechanism serves every dataset (:class:`SkeletonBuilder`); a dataset only says which samples
+a benchmark has (:meth:`SkeletonBuilder.list_samples`), how one raw file is read
+(:attr:`SkeletonBuilder.load`) and what its classes are called.
+
+How a benchmark is built:
+
+- Files are read, preprocessed and serialised in ``num_workers`` processes, a bounded number of
+  samples ahead of the writer, and written to array_record shards as they arrive, so memory does
+  not grow with the dataset.
+- TFDS writes into a hidden ``incomplete.*`` folder and renames it only when everything succeeded:
+  an interrupted or failed build leaves no dataset that looks prepared.
+- Every sample that is not written is counted and listed, with its reason, in
+  ``prepare_report.json`` next to the records (see :data:`SKIP_REASONS`). Damaged files, labels
+  that contradict each other and labelled files that are absent are problems: the build reads
+  everything, then fails naming all of them (and writes the report to ``prepare_report.failed.json``
+  in the benchmark's folder) unless ``skip_corrupt`` is set.
 """
 
 from __future__ import annotations
 
+import abc
 import collections
 import dataclasses
 import json
 import multiprocessing
 import os
 import pathlib
-from typing import Any, Iterator
+import re
+import traceback
+from typing import Any, Callable, ClassVar, Iterable, Iterator, Sequence
 
 import numpy as np
 import tensorflow_datasets as tfds
 import tqdm
+from tensorflow_datasets.core import example_serializer, file_adapters
 
-from data_prep import ntu
+from data_prep import kinetics, ntu, uestc
 
 REPORT_NAME = "prepare_report.json"
+FAILED_REPORT_NAME = "prepare_report.failed.json"
+
+SKIP_REASONS: dict[str, str] = {
+    "missing_list": "on the dataset's official list of samples with missing skeletons; not read",
+    "no_skeleton": "marked has_skeleton: false in the dataset's label file; not read",
+    "empty": "read, but no skeleton is left in it after preprocessing",
+    "not_in_split": "the benchmark's protocol puts it in neither split",
+    "not_in_dataset": "its name is outside the dataset (e.g. an NTU RGB+D 120 file given to ntu60)",
+    "corrupt": "the file is damaged or contradicts its label file (a problem)",
+    "missing_file": "listed with a skeleton in the label file, but the file is absent (a problem)",
+    "unlabelled": "a file the label file does not list (a problem)",
+}
+"""Why a sample is not written. The last three are problems: the build fails on them unless
+``skip_corrupt`` is set."""
+
+PROBLEM_REASONS = frozenset({"corrupt", "missing_file", "unlabelled"})
+
+_SHARD_BYTES = 1 << 30  # A new shard starts after this many serialised bytes.
+_CHUNK = 4  # Samples per task sent to a worker process.
+_TASKS_AHEAD_PER_WORKER = 4  # Tasks in flight per worker: bounds memory, keeps workers busy.
+_MAX_ERRORS_SHOWN = 100
+
+
+# --------------------------------------------------------------------------------------------
+# What a benchmark consists of
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Sample:
+    """One raw file to read: its sample name (the record's key), path and label.
+
+    ``label_source`` names the file the label comes from, when it is not the sample name
+    (Kinetics label files); the loader checks that the raw file agrees with it.
+    """
+
+    name: str
+    path: str
+    label: int
+    label_source: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Skip:
+    """A sample that is not written, why (a key of :data:`SKIP_REASONS`) and the details."""
+
+    sample: str
+    reason: str
+    detail: str
+
+    def as_dict(self) -> dict[str, str]:
+        """The entry of ``skipped_samples`` in the report."""
+        return {"sample": self.sample, "reason": self.reason, "detail": self.detail}
+
+
+@dataclasses.dataclass
+class SamplePlan:
+    """What :meth:`SkeletonBuilder.list_samples` returns.
+
+    Attributes:
+      splits: the samples to read, per split, in record order.
+      skipped: samples decided against before reading, per split; samples that belong to no
+        split (``not_in_split``, ``not_in_dataset``) are listed under None.
+      raw_files: how many raw files were considered.
+    """
+
+    splits: dict[str, list[Sample]]
+    skipped: dict[str | None, list[Skip]]
+    raw_files: int
+
+
+class CorruptDataError(ValueError):
+    """A build found damaged or inconsistent raw data (and ``skip_corrupt`` was not set).
+
+    Attributes:
+      problems: every problem found, as :class:`Skip` records.
+      report_path: where the full report was written.
+    """
+
+    def __init__(self, config: str, problems: list[Skip], report_path: pathlib.Path):
+        self.problems = problems
+        self.report_path = report_path
+        counts = collections.Counter(p.reason for p in problems)
+        shown = "\n".join(f"  {p.detail}" for p in problems[:_MAX_ERRORS_SHOWN])
+        more = len(problems) - _MAX_ERRORS_SHOWN
+        super().__init__(
+            f"{config}: {len(problems)} problem(s) in the raw data ({dict(counts)}); nothing was "
+            f"written. Fix or remove the files, or pass skip_corrupt (--skip_corrupt) to build "
+            f"without them. All are listed in {report_path}.\n{shown}"
+            + (f"\n  ... and {more} more (see the report)" if more > 0 else ""))
+
+
+# --------------------------------------------------------------------------------------------
+# Loading one sample (runs in worker processes)
+
+
+def _load_ntu(sample: Sample) -> np.ndarray:
+    """An NTU RGB+D ``.skeleton`` file as ``(T, 2, 25, 3)``."""
+    return ntu.load_sample(sample.path).transpose(1, 3, 2, 0)
+
+
+_LABEL_INDEX_RE = re.compile(rb'"label_index"\s*:\s*(-?\d+)')
+
+
+def _load_kinetics(sample: Sample) -> np.ndarray:
+    """A Kinetics video, after checking that its own label_index is the label file's."""
+    data = kinetics.load_sample(sample.path)  # Validates the whole file, label_index included.
+    raw = pathlib.Path(sample.path).read_bytes()
+    found = _LABEL_INDEX_RE.findall(raw)
+    own = int(found[0]) if len(found) == 1 else json.loads(raw)["label_index"]
+    if own != sample.label:
+        raise ntu.SkeletonFormatError(
+            sample.path, None, f"label_index {sample.label}, as {sample.label_source} gives for "
+            f"{sample.name!r} ({kinetics.action_names()[sample.label]})",
+            f"label_index {own} ({kinetics.action_names()[own]})")
+    return data.transpose(1, 3, 2, 0)
+
+
+def _load_uestc(sample: Sample) -> np.ndarray:
+    """A UESTC ``.txt`` or ``.mat`` file as ``(T, 1, 25, 3)``."""
+    return uestc.load_sample(sample.path).transpose(1, 3, 2, 0)
+
+
+def load_example(load: Callable[[Sample], np.ndarray], sample: Sample) -> dict[str, Any]:
+    """The record of one sample (before encoding)."""
+    return {"skeleton": np.ascontiguousarray(load(sample), dtype=np.float32),
+            "label": sample.label, "sample_name": sample.name}
+
+
+_worker_state: dict[str, Any] = {}
+
+
+def _init_worker(load: Callable[[Sample], np.ndarray], features: tfds.features.FeaturesDict
+                 ) -> None:
+    """Sets up a worker process (or this process) to run :func:`_process`."""
+    _worker_state["load"] = load
+    _worker_state["features"] = features
+    _worker_state["serializer"] = example_serializer.ExampleSerializer(
+        features.get_serialized_info())
+
+
+def _process(samples: Sequence[Sample]) -> list[tuple[str, bytes | None, str | None, str | None]]:
+    """Worker: (sample name, serialised record or None, skip reason, detail) per sample."""
+    load, features = _worker_state["load"], _worker_state["features"]
+    out = []
+    for sample in samples:
+        try:
+            example = load_example(load, sample)
+        except ntu.EmptySkeletonError as err:
+            out.append((sample.name, None, "empty", str(err)))
+            continue
+        except ntu.SkeletonFormatError as err:
+            out.append((sample.name, None, "corrupt", str(err)))
+            continue
+        except Exception:  # A bug or an environment problem: fail, naming the file.
+            out.append((sample.name, None, "error", f"{sample.path}:\n{traceback.format_exc()}"))
+            continue
+        encoded = features.encode_example(example)
+        out.append((sample.name, _worker_state["serializer"].serialize_example(encoded), None,
+                    None))
+    return out
+
+
+class _Loader:
+    """Runs :func:`_process` over samples, in order, in this process or in a process pool.
+
+    At most ``num_workers * _TASKS_AHEAD_PER_WORKER`` tasks are in flight, so results never pile
+    up faster than they are written.
+    """
+
+    def __init__(self, load: Callable[[Sample], np.ndarray],
+                 features: tfds.features.FeaturesDict, num_workers: int):
+        self.num_workers = num_workers
+        self._args = (load, features)
+        self._pool = None
+
+    def __enter__(self) -> "_Loader":
+        if self.num_workers > 1:  # Worker processes start in about a second each.
+            ctx = multiprocessing.get_context("spawn")  # The caller may run threads (JAX).
+            self._pool = ctx.Pool(self.num_workers, initializer=_init_worker,
+                                  initargs=self._args)
+        else:
+            _init_worker(*self._args)
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None
+
+    def results(self, samples: list[Sample], desc: str
+                ) -> Iterator[tuple[str, bytes | None, str | None, str | None]]:
+        """:func:`_process` output for each sample, in order, with a progress bar."""
+        chunks = [samples[i:i + _CHUNK] for i in range(0, len(samples), _CHUNK)]
+        bar = tqdm.tqdm(total=len(samples), desc=desc, unit="file", dynamic_ncols=True,
+                        mininterval=1.0)
+        try:
+            if self._pool is None:
+                for chunk in chunks:
+                    yield from _process(chunk)
+                    bar.update(len(chunk))
+                return
+            pending: collections.deque = collections.deque()
+            ahead = self.num_workers * _TASKS_AHEAD_PER_WORKER
+            for chunk in chunks:
+                pending.append(self._pool.apply_async(_process, (chunk,)))
+                if len(pending) >= ahead:
+                    done = pending.popleft().get()
+                    yield from done
+                    bar.update(len(done))
+            while pending:
+                done = pending.popleft().get()
+                yield from done
+                bar.update(len(done))
+        finally:
+            bar.close()
+
+
+# --------------------------------------------------------------------------------------------
+# The builder
+
+
+class SkeletonConfig(tfds.core.BuilderConfig):
+    """A benchmark: ``dataset`` (e.g. ``ntu60``) and its ``benchmark`` (e.g. ``xsub``)."""
+
+    def __init__(self, *, name: str, dataset: str, benchmark: str, xset_rule: str = "even",
+                 **kwargs: Any):
+        super().__init__(name=name, **kwargs)
+        self.dataset = dataset
+        self.benchmark = benchmark
+        self.xset_rule = xset_rule
+
+
+class SkeletonBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+    """Raw skeleton files of one benchmark -> array_record records ``(T, M, V, C)``.
+
+    Subclasses give the record shape (:attr:`RECORD_SHAPE`), the split names, the loader of one
+    file (:attr:`load`), the class names and :meth:`list_samples`.
+
+    Args:
+      raw_dir: the folder of raw files (what it must hold depends on the dataset).
+      num_workers: processes that read files (default: all cores; 1: this process).
+      skip_corrupt: build without damaged or inconsistent samples instead of failing.
+      **kwargs: for ``tfds.core.GeneratorBasedBuilder`` (``config``, ``data_dir``, ...).
+    """
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "Official preprocessing, real-length records."}
+    RECORD_SHAPE: ClassVar[tuple[int, int, int]]  # (M, V, C) of each frame.
+    SPLITS: ClassVar[tuple[str, ...]] = ("train", "test")
+    load: ClassVar[Callable[[Sample], np.ndarray]]
+    shard_bytes: int = _SHARD_BYTES
+
+    def __init__(self, *, raw_dir: str | os.PathLike | None = None,
+                 num_workers: int | None = None, skip_corrupt: bool = False, **kwargs: Any):
+        kwargs.setdefault("file_format", "array_record")
+        super().__init__(**kwargs)
+        self.raw_dir = pathlib.Path(raw_dir) if raw_dir else None
+        self.num_workers = (os.cpu_count() or 1) if num_workers is None else max(1, num_workers)
+        self.skip_corrupt = skip_corrupt
+        self.report: dict[str, Any] = {}
+        self._records_dir = pathlib.Path(self.data_dir)  # The final folder, not the temporary one.
+
+    # -- what a dataset provides -------------------------------------------------------------
+
+    @abc.abstractmethod
+    def class_names(self) -> Sequence[str]:
+        """The class names, index = label."""
+
+    @abc.abstractmethod
+    def list_samples(self, raw_dir: pathlib.Path) -> SamplePlan:
+        """The samples of this benchmark found in `raw_dir`, per split, and those skipped."""
+
+    # -- TFDS ----------------------------------------------------------------------------------
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        return tfds.core.DatasetInfo(
+            builder=self,
+            description=self.builder_config.description,
+            features=tfds.features.FeaturesDict({
+                "skeleton": tfds.features.Tensor(shape=(None, *self.RECORD_SHAPE),
+                                                 dtype=np.float32,
+                                                 encoding=tfds.features.Encoding.ZLIB),
+                "label": tfds.features.ClassLabel(names=list(self.class_names())),
+                "sample_name": tfds.features.Text(),
+            }),
+            supervised_keys=("skeleton", "label"),
+            disable_shuffling=True,  # Records keep the sorted sample order.
+        )
+
+    def _empty_plan(self, raw_files: int) -> SamplePlan:
+        """A plan with every split (and "no split") empty."""
+        return SamplePlan({split: [] for split in self.SPLITS},
+                          {split: [] for split in (*self.SPLITS, None)}, raw_files)
+
+    def _plan(self) -> SamplePlan:
+        """:meth:`list_samples` of ``raw_dir``, which must be a folder."""
+        if self.raw_dir is None or not self.raw_dir.is_dir():
+            raise FileNotFoundError(f"raw_dir {self.raw_dir} is not a folder; "
+                                    f"{self.MANUAL_DOWNLOAD_INSTRUCTIONS}")
+        return self.list_samples(self.raw_dir)
+
+    def _split_generators(self, dl_manager: Any) -> dict[str, Iterator]:
+        """Unused: :meth:`_download_and_prepare` reads in parallel and streams the records."""
+        raise NotImplementedError("SkeletonBuilder writes its records in _download_and_prepare")
+
+    def _generate_examples(self, *args: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Unused, as :meth:`_split_generators`."""
+        raise NotImplementedError("SkeletonBuilder writes its records in _download_and_prepare")
+
+    def _download_and_prepare(self, dl_manager: Any, download_config: Any) -> None:
+        """Reads every sample in parallel and streams the records into shards.
+
+        Runs inside TFDS's temporary folder: raising here leaves nothing that looks prepared.
+        """
+        del dl_manager, download_config
+        plan = self._plan()
+        skipped = {split: list(plan.skipped.get(split, [])) for split in plan.splits}
+        written: dict[str, int] = {}
+        split_infos = []
+        total = sum(len(samples) for samples in plan.splits.values())
+        workers = min(self.num_workers, -(-total // _CHUNK))  # No more workers than tasks.
+        with _Loader(type(self).load, self.info.features, workers) as loader:
+            for split, samples in plan.splits.items():
+                results = loader.results(samples, f"{self.builder_config.name}/{split}")
+                info, count = self._write_split(split, results, skipped[split])
+                split_infos.append(info)
+                written[split] = count
+        self.report = self._make_report(plan, written, skipped)
+        problems = [s for lst in skipped.values() for s in lst if s.reason in PROBLEM_REASONS]
+        empty = [split for split, count in written.items() if count == 0]
+        failed_report = self._records_dir.parent / FAILED_REPORT_NAME
+        if (problems and not self.skip_corrupt) or empty:
+            self.report["complete"] = False
+            failed_report.parent.mkdir(parents=True, exist_ok=True)
+            failed_report.write_text(json.dumps(self.report, indent=2) + "\n")
+            if problems and not self.skip_corrupt:
+                raise CorruptDataError(self.builder_config.name, problems, failed_report)
+            raise ValueError(f"{self.builder_config.name}: no sample left in split(s) {empty} of "
+                             f"{self.raw_dir} (see {failed_report})")
+        self.info.set_splits(tfds.core.SplitDict(split_infos))
+        failed_report.unlink(missing_ok=True)
+        (pathlib.Path(self.data_dir) / REPORT_NAME).write_text(
+            json.dumps(self.report, indent=2) + "\n")
+
+    def _write_split(self, split: str,
+                     results: Iterable[tuple[str, bytes | None, str | None, str | None]],
+                     skipped: list[Skip]) -> tuple[tfds.core.SplitInfo, int]:
+        """Writes the serialised records of `results` into shards as they arrive; records each
+        sample not written in `skipped`. Returns the split's info and its record count."""
+        template = self._get_filename_template(split_name=split)
+        adapter = file_adapters.ADAPTER_FOR_FORMAT[self.info.file_format]
+        folder = pathlib.Path(self.data_dir)
+        shard_lengths: list[int] = []
+        num_bytes = 0
+        records = self._records(results, skipped)
+        pending = next(records, None)
+
+        def one_shard() -> Iterator[tuple[None, bytes]]:
+            """Records up to the shard size (at least one)."""
+            nonlocal pending, num_bytes
+            size = 0
+            while pending is not None and (size == 0 or size < self.shard_bytes):
+                yield None, pending
+                shard_lengths[-1] += 1
+                size += len(pending)
+                num_bytes += len(pending)
+                pending = next(records, None)
+
+        while pending is not None:
+            shard_lengths.append(0)
+            adapter.write_examples(folder / f"{split}.shard{len(shard_lengths) - 1:05d}.tmp",
+                                   one_shard())
+        for index in range(len(shard_lengths)):
+            (folder / f"{split}.shard{index:05d}.tmp").rename(
+                template.sharded_filepath(shard_index=index, num_shards=len(shard_lengths)))
+        info = tfds.core.SplitInfo(name=split, shard_lengths=shard_lengths, num_bytes=num_bytes,
+                                   filename_template=template)
+        return info, sum(shard_lengths)
+
+    @staticmethod
+    def _records(results: Iterable[tuple[str, bytes | None, str | None, str | None]],
+                 skipped: list[Skip]) -> Iterator[bytes]:
+        """The records of `results`; samples without one go to `skipped` (an unexpected
+        failure raises)."""
+        for name, record, reason, detail in results:
+            if record is not None:
+                yield record
+            elif reason == "error":
+                raise RuntimeError(f"unexpected failure reading a sample: {detail}")
+            else:
+                skipped.append(Skip(name, reason, detail))
+
+    def _make_report(self, plan: SamplePlan, written: dict[str, int],
+                     skipped: dict[str, list[Skip]]) -> dict[str, Any]:
+        """The content of ``prepare_report.json``."""
+
+        def section(skips: list[Skip]) -> dict[str, Any]:
+            return {"skipped": len(skips),
+                    "skipped_by_reason": dict(collections.Counter(s.reason for s in skips)),
+                    "skipped_samples": [s.as_dict() for s in skips]}
+
+        outside = plan.skipped.get(None, [])
+        every_skip = [s for lst in skipped.values() for s in lst] + outside
+        config = self.builder_config
+        return {
+            "config": config.name, "dataset": config.dataset, "benchmark": config.benchmark,
+            "raw_dir": str(self.raw_dir), "raw_files": plan.raw_files,
+            "skip_corrupt": self.skip_corrupt, "complete": True,
+            "examples": sum(written.values()), "skipped": len(every_skip),
+            "skipped_by_reason": dict(collections.Counter(s.reason for s in every_skip)),
+            "splits": {split: {"examples": written[split], **section(skipped[split])}
+                       for split in plan.splits},
+            "outside_splits": section(outside),
+            "reasons": {r: SKIP_REASONS[r] for r in sorted({s.reason for s in every_skip})},
+        }
+
+
+def _unusable_files(dataset: str, errors: list[str]) -> None:
+    """Raises one error listing every raw file that cannot be a sample (its name is not a sample
+    name, or another file holds the same sample)."""
+    if errors:
+        shown = "\n  ".join(errors[:_MAX_ERRORS_SHOWN])
+        more = len(errors) - _MAX_ERRORS_SHOWN
+        raise ValueError(f"{len(errors)} raw file(s) cannot be {dataset} samples; move them out "
+                         f"of the raw folder:\n  {shown}"
+                         + (f"\n  ... and {more} more" if more > 0 else ""))
+
+
+# --------------------------------------------------------------------------------------------
+# NTU RGB+D 60 / 120 and the synthetic set
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,152 +507,179 @@ NTU_FAMILIES = {
 }
 
 
-class NtuSkeletonConfig(tfds.core.BuilderConfig):
-    """A benchmark of an NTU-format dataset."""
-
-    def __init__(self, *, family: str, benchmark: str, xset_rule: str = "even", **kwargs: Any):
-        suffix = "" if xset_rule == "even" else f"_{xset_rule}"
-        super().__init__(name=f"{family}_{benchmark}{suffix}", **kwargs)
-        self.family = family
-        self.benchmark = benchmark
-        self.xset_rule = xset_rule
-
-
-def _ntu_configs() -> list[NtuSkeletonConfig]:
-    configs = []
-    for family in NTU_FAMILIES.values():
-        for benchmark in family.benchmarks:
-            configs.append(NtuSkeletonConfig(family=family.name, benchmark=benchmark,
-                                             description=family.description))
-    configs.append(NtuSkeletonConfig(
-        family="ntu120", benchmark="xset", xset_rule="official_stgat",
+def _ntu_configs() -> list[SkeletonConfig]:
+    configs = [SkeletonConfig(name=f"{family.name}_{benchmark}", dataset=family.name,
+                              benchmark=benchmark, description=family.description)
+               for family in NTU_FAMILIES.values() for benchmark in family.benchmarks]
+    configs.append(SkeletonConfig(
+        name="ntu120_xset_official_stgat", dataset="ntu120", benchmark="xset",
+        xset_rule="official_stgat",
         description="NTU RGB+D 120 X-Set with the official STGAT repository's inverted rule "
                     "(odd setups train)."))
     return configs
 
 
-def _load_one(path: str) -> tuple[str, np.ndarray | None, str | None, str | None]:
-    """Worker: (sample name, record array or None, skip reason, detail)."""
-    name = pathlib.Path(path).name.split(".")[0]
-    try:
-        data = ntu.load_sample(path)  # (C, T, V, M)
-    except ntu.EmptySkeletonError as e:
-        return name, None, "no_skeleton", str(e)
-    except ntu.SkeletonFormatError as e:
-        return name, None, "corrupt", str(e)
-    return name, np.ascontiguousarray(data.transpose(1, 3, 2, 0)), None, None
+class NtuSkeleton(SkeletonBuilder):
+    """NTU RGB+D 60/120 (and the synthetic set in the same format): ``(T, 2, 25, 3)`` x, y, z."""
 
-
-def map_files(fn, paths: list[str], num_workers: int, desc: str) -> Iterator[Any]:
-    """Applies `fn` to every path, in order, in `num_workers` processes, with a progress bar."""
-    bar = tqdm.tqdm(total=len(paths), desc=desc, unit="file", dynamic_ncols=True, mininterval=1.0)
-    if num_workers <= 1 or len(paths) < 32:
-        for p in paths:
-            yield fn(p)
-            bar.update()
-    else:
-        ctx = multiprocessing.get_context("spawn")
-        with ctx.Pool(num_workers) as pool:
-            for out in pool.imap(fn, paths, chunksize=16):
-                yield out
-                bar.update()
-    bar.close()
-
-
-class NtuSkeleton(tfds.core.GeneratorBasedBuilder):
-    """NTU RGB+D 60/120 (and the synthetic set in the same format) as array_record records."""
-
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Official body selection and normalisation, real-length records."}
     BUILDER_CONFIGS = _ntu_configs()
-    MANUAL_DOWNLOAD_INSTRUCTIONS = "Pass raw_dir: the folder holding the .skeleton files."
-
-    def __init__(self, *, raw_dir: str | os.PathLike | None = None, num_workers: int | None = None,
-                 skip_corrupt: bool = False, **kwargs: Any):
-        kwargs.setdefault("file_format", "array_record")
-        super().__init__(**kwargs)
-        self.raw_dir = pathlib.Path(raw_dir) if raw_dir else None
-        self.num_workers = (os.cpu_count() or 1) if num_workers is None else num_workers
-        self.skip_corrupt = skip_corrupt
-        self.report: dict[str, Any] = {}
+    MANUAL_DOWNLOAD_INSTRUCTIONS = "raw_dir must hold the .skeleton files."
+    RECORD_SHAPE = (ntu.MAX_PERSONS, ntu.NUM_JOINTS, 3)
+    load = staticmethod(_load_ntu)
 
     @property
     def family(self) -> NtuFamily:
-        return NTU_FAMILIES[self.builder_config.family]
+        """The dataset of this benchmark."""
+        return NTU_FAMILIES[self.builder_config.dataset]
 
-    def _info(self) -> tfds.core.DatasetInfo:
-        num_persons, num_joints, num_channels = 2, 25, 3
-        return tfds.core.DatasetInfo(
-            builder=self,
-            description=self.builder_config.description,
-            features=tfds.features.FeaturesDict({
-                "skeleton": tfds.features.Tensor(
-                    shape=(None, num_persons, num_joints, num_channels), dtype=np.float32,
-                    encoding=tfds.features.Encoding.ZLIB),
-                "label": tfds.features.ClassLabel(names=list(self.family.class_names())),
-                "sample_name": tfds.features.Text(),
-            }),
-            supervised_keys=("skeleton", "label"),
-        )
+    def class_names(self) -> Sequence[str]:
+        return self.family.class_names()
 
-    def _split_generators(self, dl_manager: Any) -> dict[str, Iterator]:
-        del dl_manager
-        if self.raw_dir is None or not self.raw_dir.is_dir():
-            raise FileNotFoundError(
-                f"raw_dir {self.raw_dir} is not a folder; it must hold the .skeleton files of "
-                f"{self.family.name}.")
-        paths = sorted(str(p) for p in self.raw_dir.glob("*.skeleton"))
+    def list_samples(self, raw_dir: pathlib.Path) -> SamplePlan:
+        paths = sorted(raw_dir.glob("*.skeleton"))
         if not paths:
-            raise FileNotFoundError(f"raw_dir {self.raw_dir} holds no .skeleton files.")
-        missing = ntu.missing_samples(self.family.split_rules) if self.family.uses_missing_list else frozenset()
-        splits: dict[str, list[str]] = {"train": [], "test": []}
-        self.report = {"dataset": self.family.name, "benchmark": self.builder_config.benchmark,
-                       "raw_dir": str(self.raw_dir), "raw_files": len(paths), "splits": {}}
-        skipped: dict[str, list[dict[str, str]]] = {"train": [], "test": []}
-        for p in paths:
-            sample = ntu.parse_sample_name(p)
-            name = pathlib.Path(p).name.split(".")[0]
-            split = "train" if ntu.is_training(sample, self.family.split_rules, self.builder_config.benchmark,
-                                               xset_rule=self.builder_config.xset_rule) else "test"
-            if name in missing:
-                skipped[split].append({"sample": name, "reason": "missing_list",
-                                       "detail": "listed in the official missing-skeleton list"})
+            raise FileNotFoundError(f"raw_dir {raw_dir} holds no .skeleton files.")
+        family, config = self.family, self.builder_config
+        missing = (ntu.missing_samples(family.split_rules) if family.uses_missing_list
+                   else frozenset())
+        plan = self._empty_plan(len(paths))
+        errors = []
+        for path in paths:
+            try:
+                name = ntu.parse_sample_name(path)
+            except ValueError as err:
+                errors.append(str(err))
                 continue
-            splits[split].append(p)
-        self._skipped = skipped
-        return {split: self._generate_examples(split, files) for split, files in splits.items()}
-
-    def _generate_examples(self, split: str, paths: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
-        skipped = self._skipped[split]
-        corrupt: list[str] = []
-        written = 0
-        for name, data, reason, detail in map_files(_load_one, paths, self.num_workers,
-                                                    f"{self.builder_config.name}/{split}"):
-            if data is None:
-                skipped.append({"sample": name, "reason": reason, "detail": detail})
-                if reason == "corrupt":
-                    corrupt.append(detail)
+            try:
+                trains = ntu.is_training(name, family.split_rules, config.benchmark,
+                                         xset_rule=config.xset_rule)
+            except ValueError as err:  # A sample of the larger dataset (NTU120 in ntu60).
+                plan.skipped[None].append(Skip(str(name), "not_in_dataset", str(err)))
                 continue
-            written += 1
-            yield name, {"skeleton": data, "label": ntu.parse_sample_name(name).action - 1,
-                         "sample_name": name}
-        self.report["splits"][split] = {
-            "examples": written, "skipped": len(skipped),
-            "skipped_by_reason": dict(collections.Counter(s["reason"] for s in skipped)),
-            "skipped_samples": skipped}
-        if corrupt and not self.skip_corrupt:
-            raise ValueError(
-                f"{len(corrupt)} corrupt file(s) in split {split!r} (pass skip_corrupt to "
-                "build without them):\n" + "\n".join(corrupt))
+            split = "train" if trains else "test"
+            if str(name) in missing:
+                plan.skipped[split].append(Skip(str(name), "missing_list",
+                                                "listed in the official missing-skeleton list"))
+                continue
+            plan.splits[split].append(Sample(str(name), str(path), name.label))
+        _unusable_files(family.name, errors)
+        return plan
 
 
-def write_report(builder: NtuSkeleton) -> pathlib.Path:
-    """Writes the builder's skip report next to its records and returns the path."""
-    path = pathlib.Path(builder.data_dir) / REPORT_NAME
-    path.write_text(json.dumps(builder.report, indent=2) + "\n")
-    return path
+# --------------------------------------------------------------------------------------------
+# Kinetics-Skeleton 400
+
+
+class KineticsSkeleton(SkeletonBuilder):
+    """Kinetics-Skeleton 400 (ST-GCN release): ``(T, 2, 18, 3)`` x, y, OpenPose score.
+
+    ``raw_dir`` holds the release's layout: folders ``kinetics_train/`` and ``kinetics_val/`` of
+    per-video ``.json`` files and the label files ``kinetics_train_label.json`` and
+    ``kinetics_val_label.json``. Labels come from the label files; each video's own
+    ``label_index`` must agree. Videos marked ``has_skeleton: false`` are skipped.
+    """
+
+    BUILDER_CONFIGS = [SkeletonConfig(
+        name="kinetics400", dataset="kinetics400", benchmark="kinetics400",
+        description="Kinetics-Skeleton 400 (Yan et al., AAAI 2018; OpenPose on Kinetics-400).")]
+    MANUAL_DOWNLOAD_INSTRUCTIONS = ("raw_dir must hold kinetics_train/, kinetics_val/, "
+                                    "kinetics_train_label.json and kinetics_val_label.json.")
+    RECORD_SHAPE = (kinetics.MAX_PERSONS, kinetics.NUM_JOINTS, 3)
+    SPLITS = ("train", "val")
+    load = staticmethod(_load_kinetics)
+
+    def class_names(self) -> Sequence[str]:
+        return kinetics.action_names()
+
+    def list_samples(self, raw_dir: pathlib.Path) -> SamplePlan:
+        plan = self._empty_plan(0)
+        for split in self.SPLITS:
+            folder = raw_dir / f"kinetics_{split}"
+            label_file = raw_dir / f"kinetics_{split}_label.json"
+            for needed in (folder, label_file):
+                if not needed.exists():
+                    raise FileNotFoundError(f"{needed} does not exist; "
+                                            f"{self.MANUAL_DOWNLOAD_INSTRUCTIONS}")
+            labels = kinetics.read_label_file(label_file)
+            files = {kinetics.video_id(p): p for p in sorted(folder.glob("*.json"))}
+            plan.raw_files += len(files)
+            samples, skipped = [], []
+            for vid in sorted(labels.keys() | files.keys()):
+                entry, path = labels.get(vid), files.get(vid)
+                if entry is None:
+                    skipped.append(Skip(vid, "unlabelled",
+                                        f"{path}: the video {vid!r} is not in {label_file}"))
+                elif not entry.has_skeleton:
+                    skipped.append(Skip(vid, "no_skeleton",
+                                        f"has_skeleton is false in {label_file}"))
+                elif path is None:
+                    skipped.append(Skip(vid, "missing_file",
+                                        f"{label_file}: {vid!r} has a skeleton, but "
+                                        f"{folder / (vid + '.json')} does not exist"))
+                else:
+                    samples.append(Sample(vid, str(path), entry.label_index, str(label_file)))
+            plan.splits[split], plan.skipped[split] = samples, skipped
+        return plan
+
+
+# --------------------------------------------------------------------------------------------
+# UESTC RGB-D varying-view
+
+
+class UestcSkeleton(SkeletonBuilder):
+    """UESTC RGB-D varying-view 3D action dataset: ``(T, 1, 25, 3)`` camera-space x, y, z.
+
+    ``raw_dir`` holds ``a{action}_d{view}_p{subject}_c{camera}_skeleton.txt`` or ``.mat`` files;
+    each sample once. Splits follow :func:`data_prep.uestc.sample_split`; samples a protocol
+    uses in neither split are counted as ``not_in_split``.
+    """
+
+    BUILDER_CONFIGS = [SkeletonConfig(
+        name=f"uestc_{benchmark}", dataset="uestc", benchmark=benchmark,
+        description=f"UESTC RGB-D varying-view 3D action dataset (Ji et al.), {benchmark}.")
+        for benchmark in uestc.BENCHMARKS]
+    MANUAL_DOWNLOAD_INSTRUCTIONS = "raw_dir must hold the _skeleton.txt or _skeleton.mat files."
+    RECORD_SHAPE = (1, uestc.NUM_JOINTS, 3)
+    load = staticmethod(_load_uestc)
+
+    def class_names(self) -> Sequence[str]:
+        # The dataset numbers its aerobic exercises; it publishes no names for them.
+        return tuple(f"a{k}" for k in range(uestc.NUM_ACTIONS))
+
+    def list_samples(self, raw_dir: pathlib.Path) -> SamplePlan:
+        paths = sorted(p for p in raw_dir.iterdir() if p.suffix.lower() in (".txt", ".mat"))
+        if not paths:
+            raise FileNotFoundError(f"raw_dir {raw_dir} holds no .txt or .mat skeleton files.")
+        plan = self._empty_plan(len(paths))
+        errors: list[str] = []
+        seen: dict[str, pathlib.Path] = {}
+        for path in paths:
+            try:
+                name = uestc.parse_sample_name(path)
+            except ValueError as err:
+                errors.append(str(err))
+                continue
+            if str(name) in seen:
+                errors.append(f"{path}: the sample {name} is also in {seen[str(name)]}; keep one")
+                continue
+            seen[str(name)] = path
+            split = uestc.sample_split(name, self.builder_config.benchmark)
+            if split is None:
+                plan.skipped[None].append(Skip(
+                    str(name), "not_in_split", f"{self.builder_config.benchmark} uses view "
+                    f"d{name.view} of camera c{name.camera} (subject p{name.subject:03d}) in "
+                    f"neither split"))
+                continue
+            plan.splits[split].append(Sample(str(name), str(path), name.label))
+        _unusable_files("uestc", errors)
+        return plan
+
+
+BUILDERS: tuple[type[SkeletonBuilder], ...] = (NtuSkeleton, KineticsSkeleton, UestcSkeleton)
+"""Every builder; their configs are the benchmarks."""
 
 
 def read_report(data_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """The report next to the records in `data_dir` (a version folder), or None."""
     path = pathlib.Path(data_dir) / REPORT_NAME
     return json.loads(path.read_text()) if path.exists() else None

@@ -2,9 +2,16 @@
 
     python -m data_prep.prepare --dataset=ntu60 --raw_dir=RAW --data_dir=data/tfds
 
-Re-running skips benchmarks already built; an interrupted run leaves only TFDS's hidden
-``incomplete.*`` folders behind, never a half-written dataset. A ``prepare_report.json`` next to each
-benchmark's records lists every sample skipped and why.
+``--dataset`` is one of ``ntu60``, ``ntu120``, ``kinetics400``, ``uestc`` or ``synthetic``; each
+of its benchmarks (builder configs, e.g. ``ntu60_xsub`` and ``ntu60_xview``) becomes one TFDS
+dataset. Re-running skips benchmarks already built; an interrupted or failed run leaves only
+TFDS's hidden ``incomplete.*`` folders behind, never a half-written dataset. Files are read in
+``--num_workers`` processes (default: all cores).
+
+A ``prepare_report.json`` next to each benchmark's records lists every sample skipped and why.
+Damaged files (and, for Kinetics, labels that disagree or labelled files that are absent) make
+the run fail after reading everything, naming every one of them; ``--skip_corrupt`` builds
+without them instead (they stay listed in the report).
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import pathlib
+import sys
 from typing import Sequence
 
 from data_prep import builders
@@ -19,19 +27,35 @@ from data_prep import builders
 log = logging.getLogger(__name__)
 
 
+def _configs() -> dict[str, tuple[type[builders.SkeletonBuilder], builders.SkeletonConfig]]:
+    """Every benchmark: name -> (builder class, config)."""
+    return {config.name: (cls, config)
+            for cls in builders.BUILDERS for config in cls.BUILDER_CONFIGS}
+
+
+def datasets() -> tuple[str, ...]:
+    """The names ``--dataset`` accepts."""
+    return tuple(sorted({config.dataset for _, config in _configs().values()}))
+
+
 def benchmark_names(dataset: str) -> tuple[str, ...]:
-    """The builder config names of a dataset, e.g. ('ntu60_xsub', 'ntu60_xview')."""
-    if dataset not in builders.NTU_FAMILIES:
-        raise ValueError(f"unknown dataset {dataset!r}; expected one of {sorted(builders.NTU_FAMILIES)}")
-    return tuple(c.name for c in builders.NtuSkeleton.BUILDER_CONFIGS if c.family == dataset)
+    """The benchmarks (builder config names) of a dataset, e.g. ('ntu60_xsub', 'ntu60_xview')."""
+    names = tuple(name for name, (_, config) in _configs().items() if config.dataset == dataset)
+    if not names:
+        raise ValueError(f"unknown dataset {dataset!r}; expected one of {list(datasets())}")
+    return names
 
 
-def builder_for(name: str, data_dir: str | os.PathLike, **kwargs) -> builders.NtuSkeleton:
-    """The builder of benchmark `name` (e.g. 'synthetic_xsub') rooted at `data_dir`."""
-    names = [c.name for c in builders.NtuSkeleton.BUILDER_CONFIGS]
-    if name not in names:
-        raise ValueError(f"unknown benchmark {name!r}; expected one of {names}")
-    return builders.NtuSkeleton(config=name, data_dir=str(data_dir), **kwargs)
+def builder_for(name: str, data_dir: str | os.PathLike, **kwargs) -> builders.SkeletonBuilder:
+    """The builder of benchmark `name` (e.g. 'synthetic_xsub') rooted at `data_dir`.
+
+    `kwargs` go to the builder: ``raw_dir``, ``num_workers``, ``skip_corrupt``.
+    """
+    configs = _configs()
+    if name not in configs:
+        raise ValueError(f"unknown benchmark {name!r}; expected one of {sorted(configs)}")
+    cls, _ = configs[name]
+    return cls(config=name, data_dir=str(data_dir), **kwargs)
 
 
 def is_prepared(name: str, data_dir: str | os.PathLike) -> bool:
@@ -42,8 +66,20 @@ def is_prepared(name: str, data_dir: str | os.PathLike) -> bool:
 def prepare(dataset: str, raw_dir: str | os.PathLike, data_dir: str | os.PathLike,
             benchmarks: Sequence[str] | None = None, num_workers: int | None = None,
             skip_corrupt: bool = False) -> dict[str, pathlib.Path]:
-    """Builds the benchmarks of `dataset` (all by default); returns {name: records folder}."""
-    names = benchmarks or benchmark_names(dataset)
+    """Builds the benchmarks of `dataset` (all by default); returns {name: records folder}.
+
+    Raises:
+      builders.CorruptDataError: damaged or inconsistent raw data and not `skip_corrupt`
+        (nothing of that benchmark is written; the report lists every problem).
+      ValueError: a benchmark that is not one of `dataset`'s, or raw files that are not named
+        like the dataset's samples.
+    """
+    known = benchmark_names(dataset)
+    names = list(benchmarks or known)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"{unknown} are not benchmarks of {dataset}; expected some of "
+                         f"{list(known)}")
     out = {}
     for name in names:
         builder = builder_for(name, data_dir, raw_dir=raw_dir, num_workers=num_workers,
@@ -52,10 +88,11 @@ def prepare(dataset: str, raw_dir: str | os.PathLike, data_dir: str | os.PathLik
             log.info("%s already prepared in %s", name, builder.data_dir)
         else:
             builder.download_and_prepare()
-            report = builders.write_report(builder)
-            counts = {s: v["examples"] for s, v in builder.report["splits"].items()}
-            skipped = {s: v["skipped_by_reason"] for s, v in builder.report["splits"].items()}
-            log.info("%s: %s examples, skipped %s; report %s", name, counts, skipped, report)
+            report = builder.report
+            counts = {s: v["examples"] for s, v in report["splits"].items()}
+            log.info("%s: %s examples, skipped %s; report %s", name, counts,
+                     report["skipped_by_reason"],
+                     pathlib.Path(builder.data_dir) / builders.REPORT_NAME)
         out[name] = pathlib.Path(builder.data_dir)
     return out
 
@@ -64,19 +101,27 @@ def run(argv: Sequence[str] | None = None) -> None:
     """Command-line entry point."""
     import argparse
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--dataset", required=True, choices=sorted(builders.NTU_FAMILIES))
+    parser = argparse.ArgumentParser(prog="python -m data_prep.prepare",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("--dataset", required=True, choices=datasets())
     parser.add_argument("--raw_dir", required=True, help="folder holding the raw skeleton files")
     parser.add_argument("--data_dir", default="data/tfds", help="TFDS data folder to write")
     parser.add_argument("--benchmarks", default="", help="comma-separated subset, e.g. ntu60_xsub")
-    parser.add_argument("--num_workers", type=int, default=None, help="processes (default: all cores)")
+    parser.add_argument("--num_workers", type=int, default=None,
+                        help="processes that read files (default: all cores)")
     parser.add_argument("--skip_corrupt", action="store_true",
-                        help="build without corrupt files instead of failing (they are listed in the report)")
+                        help="build without damaged files instead of failing (they are listed in "
+                             "the report)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     benchmarks = [b for b in args.benchmarks.split(",") if b] or None
-    for name, path in prepare(args.dataset, args.raw_dir, args.data_dir, benchmarks,
-                              args.num_workers, args.skip_corrupt).items():
+    try:
+        done = prepare(args.dataset, args.raw_dir, args.data_dir, benchmarks, args.num_workers,
+                       args.skip_corrupt)
+    except (builders.CorruptDataError, ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(1) from err
+    for name, path in done.items():
         print(f"{name}: {path}")
 
 
