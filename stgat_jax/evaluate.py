@@ -150,17 +150,8 @@ def evaluate_and_write(trainer, state, source, config: ml_collections.ConfigDict
 
 def evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     """Restores a checkpoint from WORKDIR and evaluates it on the test split."""
-    from stgat_jax import checkpoints, train
+    from stgat_jax import train
 
-    train_src = input_pipeline.data_source(config, "train")
     test_src = input_pipeline.data_source(config, config.dataset.test_split)
-    trainer = train.Trainer(config, max(len(train_src) // config.batch_size, 1))
-    manager = checkpoints.create_manager(workdir, read_only=True)
-    step = config.eval.checkpoint_step if config.eval.checkpoint_step >= 0 else None
-    restored = checkpoints.restore(manager, trainer.abstract_state(), step=step)
-    if restored is None:
-        raise FileNotFoundError(f"no checkpoint in {checkpoints.checkpoint_dir(workdir)}; train first "
-                                f"(python main.py --config=... --workdir={workdir})")
-    state, step = restored
-    log.info("restored the checkpoint at step %d", step)
+    trainer, state, _ = train.restore_for_inference(config, workdir)
     return evaluate_and_write(trainer, state, test_src, config, workdir, split=config.dataset.test_split)

@@ -20,7 +20,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from stgat_jax import checkpoints, input_pipeline
+from stgat_jax import input_pipeline
 
 log = logging.getLogger(__name__)
 
@@ -94,14 +94,7 @@ def predict(config: ml_collections.ConfigDict, workdir: str, input_path: str, ou
     from stgat_jax import train
 
     names, x = load_inputs(input_path, config)
-    trainer = train.Trainer(config, steps_per_epoch=1)
-    manager = checkpoints.create_manager(workdir, read_only=True)
-    step = config.eval.checkpoint_step if config.eval.checkpoint_step >= 0 else None
-    restored = checkpoints.restore(manager, trainer.abstract_state(), step=step)
-    if restored is None:
-        raise FileNotFoundError(f"no checkpoint in {checkpoints.checkpoint_dir(workdir)}; train first or "
-                                f"convert official weights (python -m stgat_jax.convert)")
-    state, step = restored
+    trainer, state, step = train.restore_for_inference(config, workdir)
     batch = int(config.eval_batch_size)
     padded = -len(x) % batch
     xs = np.concatenate([x, np.zeros((padded,) + x.shape[1:], x.dtype)]) if padded else x

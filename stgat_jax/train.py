@@ -155,6 +155,22 @@ class Trainer:
                 for k, v in local.items()}
 
 
+def restore_for_inference(config: ml_collections.ConfigDict, workdir: str) -> tuple[Trainer, TrainState, int]:
+    """(trainer, state, step) from WORKDIR's checkpoint: config.eval.checkpoint_step, or the latest."""
+    trainer = Trainer(config, steps_per_epoch=1)
+    manager = checkpoints.create_manager(workdir, read_only=True)
+    step = config.eval.checkpoint_step if config.eval.checkpoint_step >= 0 else None
+    restored = checkpoints.restore(manager, trainer.abstract_state(), step=step)
+    manager.close()
+    if restored is None:
+        raise FileNotFoundError(f"no checkpoint in {checkpoints.checkpoint_dir(workdir)}; train first "
+                                f"(python main.py --config=... --workdir={workdir}) or convert official "
+                                f"weights (python -m stgat_jax.convert)")
+    state, step = restored
+    log.info("restored the checkpoint at step %d from %s", step, workdir)
+    return trainer, state, step
+
+
 # --- The loop ----------------------------------------------------------------------------------
 
 class _Preemption:

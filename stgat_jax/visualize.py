@@ -271,31 +271,6 @@ def pick_person(positions: Array) -> int:
     return int(np.argmax(filled))
 
 
-def restore_state(config: ml_collections.ConfigDict, workdir: str | os.PathLike):
-    """(trainer, state, step) from WORKDIR's checkpoint (config.eval.checkpoint_step, -1 = latest)."""
-    from stgat_jax import checkpoints, train
-
-    trainer = train.Trainer(config, 1)
-    manager = checkpoints.create_manager(workdir, read_only=True)
-    step = config.eval.checkpoint_step if config.eval.checkpoint_step >= 0 else None
-    restored = checkpoints.restore(manager, trainer.abstract_state(), step=step)
-    manager.close()
-    if restored is None:
-        raise FileNotFoundError(f'no checkpoint in {checkpoints.checkpoint_dir(workdir)}; train first '
-                                f'(python main.py --config=... --workdir={workdir})')
-    state, step = restored
-    return trainer, state, step
-
-
-def _class_name(config: ml_collections.ConfigDict, index: int) -> str:
-    try:
-        from stgat_jax import input_pipeline
-
-        return input_pipeline.class_names(config)[index]
-    except Exception:  # No records prepared here: fall back to the index.
-        return f'class {index}'
-
-
 def visualize(config: ml_collections.ConfigDict, workdir: str | os.PathLike, input_path: str | os.PathLike,
               out_path: str | os.PathLike | None = None, person: int = -1) -> pathlib.Path:
     """Restores WORKDIR's checkpoint, runs the model on one raw file and draws its CSTA weights.
@@ -313,20 +288,22 @@ def visualize(config: ml_collections.ConfigDict, workdir: str | os.PathLike, inp
     import jax
     import jax.numpy as jnp
 
+    from stgat_jax import predict, train
+
     record = load_record(input_path)
     x, positions = eval_inputs(config, record)
     if person < 0:
         person = pick_person(positions)
     if person >= len(x):
         raise ValueError(f'person={person} but the sample has {len(x)} person slot(s)')
-    trainer, state, step = restore_state(config, workdir)
+    trainer, state, step = train.restore_for_inference(config, workdir)
     apply = jax.jit(functools.partial(trainer.model.apply, train=False))
     logits, aux = apply({'params': state.params, 'batch_stats': state.batch_stats}, jnp.asarray(x[None]))
     probs = np.asarray(jax.nn.softmax(logits[0]))
     predicted = int(np.argmax(probs))
     stem = pathlib.Path(input_path).name.split('.')[0]
     out_path = pathlib.Path(out_path) if out_path else pathlib.Path(workdir) / f'attention_{stem}.png'
-    title = (f'{stem} (person {person}): predicted "{_class_name(config, predicted)}" '
+    title = (f'{stem} (person {person}): predicted "{predict.class_names(config)[predicted]}" '
              f'p={probs[predicted]:.2f}; {config.model.name} step {step}, stream {config.data.stream}')
     return draw_attention(positions[person], csta_weights(aux, 0, person), out_path, title=title)
 
