@@ -245,7 +245,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         best_manager = checkpoints.create_manager(workdir, name="best", max_to_keep=1,
                                                   best_fn=lambda m: m["top1"], async_save=False)
     start_step = int(state.step)
-    last_good_step = start_step
+    last_good_step = None if restored is None else start_step
     t0, last_log_step = time.time(), start_step
     with _Preemption() as preemption:
         for step in range(start_step, num_steps):
@@ -259,9 +259,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                 metrics = jax.device_get(metrics)
                 if not np.isfinite(metrics["loss"]):
                     manager.wait_until_finished()
-                    raise FloatingPointError(
-                        f"non-finite loss {metrics['loss']} at step {done}; stopping. The last good "
-                        f"checkpoint is at step {last_good_step} in {checkpoints.checkpoint_dir(workdir)}")
+                    where = (f"the last good checkpoint is at step {last_good_step} in "
+                             f"{checkpoints.checkpoint_dir(workdir)}" if last_good_step is not None
+                             else "no checkpoint was saved before it")
+                    raise FloatingPointError(f"non-finite loss {metrics['loss']} at step {done}; stopping: {where}")
             if is_log:
                 now = time.time()
                 rate = (done - last_log_step) / max(now - t0, 1e-9)

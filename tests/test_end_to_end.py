@@ -140,3 +140,29 @@ def test_a_benchmark_without_records_fails_at_once_with_the_prepare_command(tmp_
     config.dataset.data_dir = str(tmp_path / "empty")
     with pytest.raises(FileNotFoundError, match="python -m data_prep.prepare --dataset=ntu60"):
         run.run(config, str(tmp_path / "run"), "train")
+
+
+def test_a_non_finite_loss_stops_the_run_and_names_the_last_good_checkpoint(data_dir, tmp_path):
+    config = tiny_config(data_dir, num_train_steps=6)
+    config.optim.lr = 1e30  # the first update sends the parameters to inf
+    workdir = str(tmp_path / "diverged")
+    with pytest.raises(FloatingPointError, match=r"non-finite loss .* at step 2; stopping: no checkpoint was saved before it"):
+        train.train_and_evaluate(config, workdir)
+    assert not os.path.exists(os.path.join(workdir, "checkpoints", "2"))  # nothing non-finite was saved
+
+
+def test_a_corrupt_latest_checkpoint_falls_back_to_the_previous_one(data_dir, tmp_path, caplog):
+    workdir = str(tmp_path / "run")
+    train.train_and_evaluate(tiny_config(data_dir), workdir)  # checkpoints at steps 2 and 4
+    state_dir = os.path.join(workdir, "checkpoints", "4", "state")
+    for root, _, files in os.walk(state_dir):  # damage every file of the latest state
+        for name in files:
+            with open(os.path.join(root, name), "wb") as f:
+                f.write(b"damaged")
+    trainer = train.Trainer(tiny_config(data_dir), steps_per_epoch=1)
+    manager = checkpoints.create_manager(workdir, read_only=True)
+    state, step = checkpoints.restore(manager, trainer.abstract_state())
+    assert step == 2 and int(state.step) == 2
+    assert "falling back to step 2" in caplog.text
+    with pytest.raises(Exception):
+        checkpoints.restore(manager, trainer.abstract_state(), step=4)  # asked for by name: no fallback
