@@ -48,7 +48,7 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -209,7 +209,7 @@ def _read_line_by_line(path: str | os.PathLike, raw: bytes) -> SkeletonSequence:
     lines = text.split("\n")
     if lines[-1] == "":  # The file ends with a newline (or is empty).
         lines.pop()
-    counts = _fields_per_line(raw)
+    counts = fields_per_line(raw)
     num_lines = len(lines)
 
     def count_at(i: int, expected: str) -> int:
@@ -260,7 +260,7 @@ def _read_line_by_line(path: str | os.PathLike, raw: bytes) -> SkeletonSequence:
             raise SkeletonFormatError(path, k + 1, f"the end of the file after {num_frames} "
                                                    "frames", _preview(lines[k]))
 
-    values = _parse_numbers(path, text, lines, sum(counts))
+    values = parse_numbers(path, text, lines, sum(counts))
     counts_arr = np.asarray(counts, dtype=np.int64)
     first_value = np.cumsum(counts_arr) - counts_arr  # Index in `values` of each line's 1st field.
     body_line_arr = np.asarray(body_line, dtype=np.int64)
@@ -485,7 +485,7 @@ def _fast_numbers(raw: bytes, starts: np.ndarray, ends: np.ndarray, tokens: np.n
     return value.reshape(shape)
 
 
-def _fields_per_line(raw: bytes) -> list[int]:
+def fields_per_line(raw: bytes) -> list[int]:
     """Number of whitespace-separated fields on each line of `raw` (vectorised)."""
     if not raw:
         return []
@@ -498,15 +498,23 @@ def _fields_per_line(raw: bytes) -> list[int]:
     return np.add.reduceat(field_start, line_start, dtype=np.int64).tolist()
 
 
-def _parse_numbers(path: str | os.PathLike, text: str, lines: list[str], expected: int
-                   ) -> np.ndarray:
-    """All numbers of the file, in order; a malformed or infinite number raises."""
+def parse_numbers(path: str | os.PathLike, text: str, lines: list[str], expected: int,
+                  skip_line: Callable[[str], bool] | None = None) -> np.ndarray:
+    """All numbers of `text`, in order; a malformed or non-finite number raises naming its line.
+
+    `lines` are the file's lines, used only to find the offending field; lines for which
+    `skip_line` is true hold no numbers (e.g. UESTC's ``#`` frame markers).
+    """
+    if expected == 0:
+        return np.zeros(0)
     try:
         values = np.fromstring(text, dtype=np.float64, sep=" ")
     except ValueError:
         values = None
     if values is None or values.size != expected or not np.isfinite(values).all():
         for i, line in enumerate(lines):
+            if skip_line is not None and skip_line(line):
+                continue
             for field in line.split():
                 if not _NUMBER_RE.fullmatch(field) or not math.isfinite(float(field)):
                     raise SkeletonFormatError(path, i + 1, "a finite number", repr(field))

@@ -41,7 +41,6 @@ cross-view protocols by default.
 from __future__ import annotations
 
 import io
-import math
 import os
 import re
 from collections.abc import Collection
@@ -51,7 +50,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.io
 
-from data_prep.ntu import EmptySkeletonError, SkeletonFormatError
+from data_prep.ntu import EmptySkeletonError, SkeletonFormatError, fields_per_line, parse_numbers
 
 NUM_JOINTS = 25
 """Kinect v2 joints per body."""
@@ -96,7 +95,6 @@ _FLAGS = np.array([flag for _, _, _, flag in _TXT_LINES], dtype=np.float64)
 
 _TXT_BYTES = b"0123456789+-.eE \t\r\n#"
 _BAD_BYTE_RE = re.compile(rb"[^0-9+\-.eE \t\r\n#]")
-_NUMBER_RE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _NAME_RE = re.compile(r"a(0|[1-9]\d?)_d(\d)_p(\d{3})_c(\d)")
 _NAME_SUFFIXES = ("_skeleton", "_color")
 _NAME_EXTENSIONS = (".txt", ".mat", ".avi")
@@ -236,7 +234,7 @@ def read_txt(path: str | os.PathLike) -> np.ndarray:
         _raise_bad_byte(path, raw)
     text = raw.decode("ascii")
     lines = text.split("\n")
-    counts = _fields_per_line(raw)
+    counts = fields_per_line(raw)
     num_lines = len(counts)
     while num_lines and counts[num_lines - 1] == 0:  # Blank lines may end the file.
         num_lines -= 1
@@ -278,8 +276,9 @@ def read_txt(path: str | os.PathLike) -> np.ndarray:
                                   f"frame {frame}", f"{got_fields[k]} fields: "
                                   f"{_preview(lines[line])}")
 
-    values = _parse_numbers(path, text.replace("#", " "), lines,
-                            len(full) * NUM_JOINTS * _VALUES_PER_JOINT)
+    values = parse_numbers(path, text.replace("#", " "), lines,
+                           len(full) * NUM_JOINTS * _VALUES_PER_JOINT,
+                           skip_line=lambda line: line.strip() == "#")
     values = values.reshape(len(full), NUM_JOINTS, _VALUES_PER_JOINT)
     wrong_flag = values[:, :, _FLAG_COLUMNS] != _FLAGS
     if wrong_flag.any():
@@ -297,41 +296,6 @@ def _line_role(k: int) -> str:
     """What line `k` (0-74) of a frame holds, e.g. 'camera-space line (x y z 0) of joint 3'."""
     role, layout, _, _ = _TXT_LINES[k % 3]
     return f"{role} line ({layout}) of joint {k // 3 + 1}"
-
-
-def _fields_per_line(raw: bytes) -> list[int]:
-    """Number of whitespace-separated fields on each line of `raw` (vectorised); a file ending
-    in a newline has no extra empty line."""
-    if not raw:
-        return []
-    data = np.frombuffer(raw, dtype=np.uint8)
-    space = data <= 32  # Only space, tab, CR and LF are left after the byte check.
-    field_start = ~space
-    field_start[1:] &= space[:-1]
-    line_start = np.flatnonzero(data == ord("\n")) + 1
-    line_start = np.concatenate(([0], line_start[line_start < data.size]))
-    return np.add.reduceat(field_start, line_start, dtype=np.int64).tolist()
-
-
-def _parse_numbers(path: str | os.PathLike, text: str, lines: list[str], expected: int
-                   ) -> np.ndarray:
-    """All numbers of `text`, in order; a malformed or non-finite number raises."""
-    if expected == 0:
-        return np.zeros(0)
-    try:
-        values = np.fromstring(text, dtype=np.float64, sep=" ")
-    except ValueError:
-        values = None
-    if values is None or values.size != expected or not np.isfinite(values).all():
-        for i, line in enumerate(lines):
-            if line.strip() == "#":
-                continue
-            for field in line.split():
-                if not _NUMBER_RE.fullmatch(field) or not math.isfinite(float(field)):
-                    raise SkeletonFormatError(path, i + 1, "a finite number", repr(field))
-        raise SkeletonFormatError(path, None, f"{expected} numbers",
-                                  "content the number parser rejects")
-    return values
 
 
 def _raise_bad_byte(path: str | os.PathLike, raw: bytes) -> None:
