@@ -57,12 +57,13 @@ def predict_logits(trainer, state, source, config: ml_collections.ConfigDict) ->
             source, config, jax.process_index(), jax.process_count())):
         x = batch["x"]
         clips = x.shape[1] if x.ndim == 6 else 1  # multi-clip testing: (B, clips, M, T, V, C)
-        logits = trainer.eval_step(state, trainer.global_batch({"x": x.reshape((-1,) + x.shape[-4:])})["x"])
+        g = trainer.global_batch({"x": x.reshape((-1,) + x.shape[-4:]), "label": batch["label"],
+                                  "index": batch["index"]})
+        logits = trainer.eval_step(state, g["x"])
         if clips > 1:
             logits = logits.reshape(-1, clips, logits.shape[-1]).mean(axis=1)
         gathered = multihost_utils.process_allgather(
-            {"logits": logits, "label": trainer.global_batch({"l": batch["label"]})["l"],
-             "index": trainer.global_batch({"i": batch["index"]})["i"]}, tiled=True)
+            {"logits": logits, "label": g["label"], "index": g["index"]}, tiled=True)
         keep = gathered["index"] < num
         if not np.array_equal(gathered["index"][keep], np.arange(i * config.eval_batch_size,
                                                                  i * config.eval_batch_size + keep.sum())):
