@@ -16,6 +16,13 @@ The windowed spatial-temporal attention of one STGAT block, in the order the off
    row gate of :func:`window_gate` / :func:`expand_gate`, and the unmasked global term G (O5).
 3. :func:`aggregate_windows` sums the window features with that matrix, giving ``S * C``
    s-major channels.
+
+The model runs the same computation through cheaper equivalents, each tested against the
+definitions above: :func:`window_logits` projects the queries on the centre frames and unfolds
+the projection (a 1x1 conv commutes with the unfold; frames outside the clip take the conv's
+bias), :func:`window_means` and :func:`window_gate_from_means` compute the gate from per-sample
+means (the gate is a mean of linear maps), and :func:`windowed_aggregate` contracts the window
+joints as one matrix product per sample in a joint-major layout.
 """
 
 from __future__ import annotations
@@ -49,6 +56,31 @@ def unfold_temporal_window(x: jax.Array, window: int) -> jax.Array:
     pad = (window - 1) // 2
     padded = jnp.pad(x, ((0, 0), (pad, pad), (0, 0), (0, 0)))
     return jnp.concatenate([padded[:, w:w + num_frames] for w in range(window)], axis=2)
+
+
+def unfold_joint_major(x: jax.Array, window: int, pad_value: jax.Array | None = None) -> jax.Array:
+    """The unfolded window in a joint-major layout, for contractions over the window joints.
+
+    Args:
+      x: (B, T, V, C).
+      window: odd window length W.
+      pad_value: (C,) value of the frames outside ``[0, T)``; None for zeros.
+
+    Returns:
+      (B, W * V, T, C) with ``out[b, w * V + j, t] = x[b, t + w - (W-1)/2, j]`` (`pad_value`
+      outside the clip), i.e. :func:`unfold_temporal_window` with the joint and frame axes swapped.
+    """
+    if window < 1 or window % 2 == 0:
+        raise ValueError(f'window must be a positive odd number, got {window}')
+    b, num_frames, v, c = x.shape
+    pad = (window - 1) // 2
+    xt = x.transpose(0, 2, 1, 3)  # (B, V, T, C)
+    if pad_value is None:
+        padded = jnp.pad(xt, ((0, 0), (0, 0), (pad, pad), (0, 0)))
+    else:
+        edge = jnp.broadcast_to(jnp.asarray(pad_value, x.dtype), (b, v, pad, c))
+        padded = jnp.concatenate([edge, xt, edge], axis=2)
+    return jnp.concatenate([padded[:, :, w:w + num_frames] for w in range(window)], axis=1)
 
 
 def tile_window_mask(mask: jax.Array | np.ndarray, window: int) -> jax.Array | np.ndarray:
@@ -97,6 +129,52 @@ def window_gate(d: jax.Array, u: jax.Array, num_heads: int) -> jax.Array:
     return jax.nn.sigmoid(mean).transpose(0, 2, 1)
 
 
+def window_means(x: jax.Array, window: int) -> jax.Array:
+    """Mean over frames and joints of each window frame of the unfolded input.
+
+    ``out[b, w, c] = mean_{t, j} U[b, t, w * V + j, c]`` with ``U = unfold_temporal_window(x,
+    window)`` (zeros outside the clip), computed from per-frame sums without unfolding.
+
+    Args:
+      x: (B, T, V, C).
+      window: odd window length W.
+
+    Returns:
+      (B, W, C) float32.
+    """
+    num_frames, num_nodes = x.shape[1], x.shape[2]
+    pad = (window - 1) // 2
+    frame_sums = jnp.sum(x.astype(jnp.float32), axis=2)  # (B, T, C)
+    means = []
+    for w in range(window):
+        offset = w - pad  # window frame w reads frame t + offset
+        lo, hi = max(0, offset), min(num_frames, num_frames + offset)
+        means.append(jnp.sum(frame_sums[:, lo:hi], axis=1))
+    return jnp.stack(means, axis=1) / (num_frames * num_nodes)
+
+
+def window_gate_from_means(d_mean: jax.Array, u_mean: jax.Array, num_heads: int) -> jax.Array:
+    """:func:`window_gate` from the means of its two inputs.
+
+    The gate is a sigmoid of a mean of ``d - U``, so it only needs ``mean_{t, j} d`` (for
+    ``d = conv1x1(x @ A_norm)`` that is the conv of the mean) and :func:`window_means` of U.
+
+    Args:
+      d_mean: (B, C) mean of the gate features over frames and joints.
+      u_mean: (B, W, C) :func:`window_means` of the block input.
+      num_heads: number of heads S; must divide C.
+
+    Returns:
+      (B, S, W) float32, equal to ``window_gate(d, unfold_temporal_window(x, W), S)``.
+    """
+    b, window, c = u_mean.shape
+    if c % num_heads:
+        raise ValueError(f'num_heads={num_heads} must divide the channels C={c}')
+    diff = d_mean.astype(jnp.float32)[:, None, :] - u_mean.astype(jnp.float32)  # (B, W, C)
+    mean = jnp.mean(diff.reshape(b, window, num_heads, c // num_heads), axis=-1)  # (B, W, S)
+    return jax.nn.sigmoid(mean).transpose(0, 2, 1)
+
+
 def expand_gate(g: jax.Array, num_nodes: int, gate_index: str = 'official') -> jax.Array:
     """Per-row gate of the (W * V)-row attention matrix.
 
@@ -140,9 +218,53 @@ def windowed_st_attention(
       (B, S, W * V, V) float32 attention.
     """
     num_frames, num_rows, _, head_dim = q.shape[1:]
-    window = num_rows // k.shape[2]
     logits = jnp.einsum('btusc,btvsc->bsuv', q, k, preferred_element_type=jnp.float32)
-    logits = logits / (head_dim * num_frames)
+    return attention_from_logits(logits / (head_dim * num_frames), mask, row_gate, global_att)
+
+
+def window_logits(q_frames: jax.Array, k: jax.Array, num_heads: int, window: int,
+                  pad_value: jax.Array | None = None) -> jax.Array:
+    """Scaled logits of :func:`windowed_st_attention` from queries projected on the frames.
+
+    A 1x1 conv commutes with :func:`unfold_temporal_window`, except on the frames outside the
+    clip, where the unfolded input is zero and the conv gives its bias: so
+    ``conv(unfold(x)) = unfold(conv(x), pad_value=bias)``, at a third of the projection's cost.
+
+    Args:
+      q_frames: (B, T, V, S * C') queries projected on the (not unfolded) frames, s-major.
+      k: (B, T, V, S * C') keys, s-major.
+      num_heads: S.
+      window: odd window length W.
+      pad_value: (S * C',) query of a frame outside the clip (the projection's bias); None: 0.
+
+    Returns:
+      (B, S, W * V, V) float32 ``sum_{t, c'} q[b, t, u, s, c'] k[b, t, v, s, c'] / (C' * T)``.
+    """
+    b, num_frames, v, c = k.shape
+    head_dim = c // num_heads
+    q = unfold_joint_major(q_frames, window, pad_value)  # (B, W*V, T, S*C')
+    q = q.reshape(b, window * v, num_frames, num_heads, head_dim).transpose(0, 3, 1, 2, 4)
+    kt = k.reshape(b, num_frames, v, num_heads, head_dim).transpose(0, 3, 2, 1, 4)
+    logits = jnp.einsum('bsutc,bsvtc->bsuv', q, kt, preferred_element_type=jnp.float32)
+    return logits / (head_dim * num_frames)
+
+
+def attention_from_logits(
+    logits: jax.Array,
+    mask: jax.Array | np.ndarray | None = None,
+    row_gate: jax.Array | None = None,
+    global_att: jax.Array | None = None,
+) -> jax.Array:
+    """Masked softmax over the last axis, row gate and global term of :func:`windowed_st_attention`.
+
+    Args:
+      logits: (B, S, W * V, V) scaled logits.
+      mask, row_gate, global_att: as in :func:`windowed_st_attention`.
+
+    Returns:
+      (B, S, W * V, V) float32 attention.
+    """
+    window = logits.shape[2] // logits.shape[3]
     if mask is None:
         att = jax.nn.softmax(logits, axis=-1)
     else:
@@ -168,6 +290,28 @@ def aggregate_windows(u: jax.Array, att: jax.Array) -> jax.Array:
     s, v = att.shape[1], att.shape[3]
     y = jnp.einsum('btuc,bsuv->btvsc', u, att.astype(u.dtype))
     return y.reshape(b, t, v, s * c)
+
+
+def windowed_aggregate(x: jax.Array, att: jax.Array, window: int) -> jax.Array:
+    """``aggregate_windows(unfold_temporal_window(x, window), att)``, computed joint-major.
+
+    The window joints are contracted as one (S * V, W * V) x (W * V, T * C) matrix product per
+    sample on :func:`unfold_joint_major`, which needs no transpose of the unfolded tensor.
+
+    Args:
+      x: (B, T, V, C) block input.
+      att: (B, S, W * V, V) attention.
+      window: odd window length W.
+
+    Returns:
+      (B, T, V, S * C) with s-major channels.
+    """
+    b, t, v, c = x.shape
+    s = att.shape[1]
+    u = unfold_joint_major(x, window).reshape(b, window * v, t * c)
+    a = att.astype(x.dtype).transpose(0, 1, 3, 2).reshape(b, s * v, window * v)
+    y = jnp.einsum('bmu,bux->bmx', a, u)  # (B, S*V, T*C)
+    return y.reshape(b, s, v, t, c).transpose(0, 3, 2, 1, 4).reshape(b, t, v, s * c)
 
 
 def temporal_attention(q: jax.Array, k: jax.Array, alpha: jax.Array) -> jax.Array:

@@ -179,3 +179,68 @@ def test_ops_jit_and_bf16():
     q32, k32 = np.asarray(q, np.float32), np.asarray(k, np.float32)
     ref = reference_attention(q32, k32, mask, np.ones((1, 2, 75), np.float32), 0.0)
     np.testing.assert_allclose(np.asarray(att), ref, atol=1e-2)
+
+
+# --- The cheaper equivalents the model runs, each against the definition above -------------
+
+@pytest.mark.parametrize('window', [1, 3, 5])
+def test_unfold_joint_major_is_the_unfold_transposed(window):
+    x = rand((2, 6, 4, 3), 20)
+    want = np.asarray(ops.unfold_temporal_window(jnp.asarray(x), window)).transpose(0, 2, 1, 3)
+    got = np.asarray(ops.unfold_joint_major(jnp.asarray(x), window))
+    np.testing.assert_array_equal(got, want)
+    edge = np.array([7.0, -1.0, 0.5], np.float32)
+    padded = np.asarray(ops.unfold_joint_major(jnp.asarray(x), window, pad_value=edge))
+    outside = want == 0
+    np.testing.assert_array_equal(padded[~outside], want[~outside])
+    np.testing.assert_array_equal(padded[outside], np.broadcast_to(edge, want.shape)[outside])
+    with pytest.raises(ValueError, match='window must be a positive odd'):
+        ops.unfold_joint_major(jnp.asarray(x), 4)
+
+
+def test_window_logits_equal_projecting_the_unfolded_window():
+    # conv1x1(unfold(x)) == unfold(conv1x1(x)) with the bias outside the clip.
+    b, t, v, c_in, s, c, w = 2, 5, 25, 6, 4, 3, 3
+    x = rand((b, t, v, c_in), 21)
+    kernel, bias = rand((c_in, s * c), 22), rand((s * c,), 23)
+    q_unfolded = np.asarray(ops.unfold_temporal_window(jnp.asarray(x), w)) @ kernel + bias
+    k = rand((b, t, v, s * c), 24)
+    want = np.einsum('btusc,btvsc->bsuv', q_unfolded.reshape(b, t, w * v, s, c),
+                     k.reshape(b, t, v, s, c)) / (c * t)
+    got = np.asarray(ops.window_logits(jnp.asarray(x @ kernel + bias), jnp.asarray(k), s, w,
+                                       pad_value=jnp.asarray(bias)))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    mask = graphs.get_graph('ntu').hop_masks(s)
+    row_gate = np.random.default_rng(25).uniform(size=(b, s, w * v)).astype(np.float32)
+    glob = rand((1, s, w * v, v), 26)
+    np.testing.assert_allclose(
+        np.asarray(ops.attention_from_logits(jnp.asarray(got), mask, row_gate, glob)),
+        np.asarray(ops.windowed_st_attention(q_unfolded.reshape(b, t, w * v, s, c),
+                                             k.reshape(b, t, v, s, c), mask, row_gate, glob)),
+        rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize('window', [3, 5])
+def test_window_gate_from_means_equals_the_gate(window):
+    b, t, v, c, s = 2, 6, 5, 8, 4
+    x, d = rand((b, t, v, c), 27), rand((b, t, v, c), 28)
+    u = ops.unfold_temporal_window(jnp.asarray(x), window)
+    want = np.asarray(ops.window_gate(jnp.asarray(d), u, s))
+    means = ops.window_means(jnp.asarray(x), window)
+    np.testing.assert_allclose(
+        np.asarray(means),
+        np.asarray(u).reshape(b, t, window, v, c).mean(axis=(1, 3)), rtol=1e-5, atol=1e-6)
+    got = np.asarray(ops.window_gate_from_means(jnp.asarray(d.mean(axis=(1, 2))), means, s))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match='must divide the channels'):
+        ops.window_gate_from_means(jnp.asarray(d.mean(axis=(1, 2))), means, 3)
+
+
+@pytest.mark.parametrize('window', [1, 3])
+def test_windowed_aggregate_equals_aggregating_the_unfolded_window(window):
+    b, t, v, c, s = 2, 4, 5, 3, 2
+    x, att = rand((b, t, v, c), 29), rand((b, s, window * v, v), 30)
+    want = np.asarray(ops.aggregate_windows(ops.unfold_temporal_window(jnp.asarray(x), window),
+                                            jnp.asarray(att)))
+    got = np.asarray(ops.windowed_aggregate(jnp.asarray(x), jnp.asarray(att), window))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

@@ -293,7 +293,6 @@ class STAttentionBlock(nn.Module):
         if self.use_pes:
             pe = ops.sinusoidal_encoding(np.arange(num_nodes), channels)  # (V, C)
             y = x + jnp.asarray(pe, self.dtype)
-        u = ops.unfold_temporal_window(y, self.window)  # (B, T, W*V, C)
 
         global_att = None
         if self.glo_reg_s:
@@ -305,18 +304,22 @@ class STAttentionBlock(nn.Module):
             )
 
         if self.att_s:
+            # What the official code computes, through cheaper equivalents (ops module docstring):
+            # the queries of the unfolded window are the unfolded queries of the frames (with the
+            # conv's bias outside the clip), and the gate only needs means over frames and joints.
             k = dense1x1(heads * head_dim, channels, self.dtype, 'in_nets')(y)
-            k = k.reshape(batch, num_frames, num_nodes, heads, head_dim)
-            q = dense1x1(heads * head_dim, channels, self.dtype, 'in_nets_upfold')(u)
-            q = q.reshape(batch, num_frames, self.window * num_nodes, heads, head_dim)
-            a_norm = jnp.asarray(graph.A_norm, self.dtype)
-            d = dense1x1(channels, channels, self.dtype, 'diff_net')(
-                jnp.einsum('btuc,uv->btvc', y, a_norm)
-            )
-            gate = ops.window_gate(d, u, heads)
+            q_net = dense1x1(heads * head_dim, channels, self.dtype, 'in_nets_upfold')
+            q = q_net(y)
+            q_outside = q_net(jnp.zeros((1, channels), self.dtype))[0]  # the bias
+            logits = ops.window_logits(q, k, heads, self.window, pad_value=q_outside)
+            # mean_{t,j} diff_net(y @ A_norm) = diff_net(mean_{t,j} y @ A_norm): one row per sample.
+            a_rows = jnp.asarray(graph.A_norm.sum(axis=1), jnp.float32)  # (V,)
+            y_mean = jnp.einsum('btvc,v->bc', y.astype(jnp.float32), a_rows) / (num_frames * num_nodes)
+            d_mean = dense1x1(channels, channels, self.dtype, 'diff_net')(y_mean.astype(self.dtype))
+            gate = ops.window_gate_from_means(d_mean, ops.window_means(y, self.window), heads)
             row_gate = ops.expand_gate(gate, num_nodes, self.gate_index)
-            att = ops.windowed_st_attention(
-                q, k, graph.hop_masks(heads), row_gate=row_gate, global_att=global_att
+            att = ops.attention_from_logits(
+                logits, graph.hop_masks(heads), row_gate=row_gate, global_att=global_att
             )
             if self.return_attention:
                 aux['gate'] = gate
@@ -326,7 +329,7 @@ class STAttentionBlock(nn.Module):
         att = nn.Dropout(self.attention_dropout)(att, deterministic=not train)
         if self.return_attention:
             aux['spatial_attention'] = att
-        y = ops.aggregate_windows(u, att)  # (B, T, V, S*C_in)
+        y = ops.windowed_aggregate(y, att, self.window)  # (B, T, V, S*C_in)
 
         y = ConvBN(self.out_channels, dtype=self.dtype, name='out_nets')(y, train)
         y = leaky_relu(self._residual(x, train, 'downs1') + y)
