@@ -379,9 +379,14 @@ def raw_files(pattern: str | os.PathLike, config: ml_collections.ConfigDict | No
             raise ValueError(f'split={split!r} needs a config of an NTU-format dataset '
                              f'({sorted(builders.NTU_FAMILIES)})')
         family = builders.NTU_FAMILIES[config.dataset.name]
-        benchmark = config.dataset.benchmark.rsplit('_', 1)[-1]
+        known = {c.name: c for c in builders.NtuSkeleton.BUILDER_CONFIGS}
+        if config.dataset.benchmark not in known:
+            raise ValueError(f'split={split!r}: unknown benchmark {config.dataset.benchmark!r}; '
+                             f'expected one of {sorted(known)}')
+        bench = known[config.dataset.benchmark]
         files = [f for f in files
-                 if ntu.is_training(f, family.split_rules, benchmark) == (split == 'train')]
+                 if ntu.is_training(f, family.split_rules, bench.benchmark, xset_rule=bench.xset_rule)
+                 == (split == 'train')]
     if not files:
         raise FileNotFoundError(f'no raw skeleton files match {os.fspath(pattern)!r} (split {split})')
     return files

@@ -178,6 +178,13 @@ def test_raw_files_split_follows_the_benchmark(tmp_path):
         visualize.raw_files(tmp_path, config, 'val')
     with pytest.raises(ValueError, match='NTU-format'):
         visualize.raw_files(tmp_path, None, 'test')
+    # A benchmark with its own split rule: the official STGAT X-Set trains on odd setups.
+    (tmp_path / 'S002C001P001R001A001.skeleton').write_text('0\n')
+    config.dataset.name, config.dataset.benchmark = 'ntu120', 'ntu120_xset_official_stgat'
+    assert [f.stem[:4] for f in visualize.raw_files(tmp_path, config, 'test')] == ['S002']
+    config.dataset.benchmark = 'ntu120_unknown'
+    with pytest.raises(ValueError, match='unknown benchmark'):
+        visualize.raw_files(tmp_path, config, 'test')
 
 
 def test_projection_axes_show_the_front_view():
