@@ -16,6 +16,16 @@ stream (CSTA-CNN: ``position`` and ``motion``; STGAT with ``csta_blocks``: one r
 * the joint weights as bars.
 
 The PNG path is printed. The library entry point is :func:`draw_attention`.
+
+With ``--summary``, ``--input`` may be a file, a folder or a glob pattern, and instead of a picture
+the command prints, per class (from the file names) and stream, the mean and standard deviation
+over the samples of the joint-weight mass of each body part (:data:`BODY_PARTS`; a uniform
+attention gives each part its share of the 25 joints, e.g. 6/25 = 0.24 per arm).
+``--split=train|test`` keeps the files of that split of the configured benchmark (NTU-format
+names):
+
+    python -m stgat_jax.visualize --config=configs/default.py:model=csta_cnn --workdir=runs/csta \
+        --input='data/raw/synthetic/*A00[12].skeleton' --split=test --summary
 """
 
 from __future__ import annotations
@@ -47,6 +57,15 @@ LEFT_JOINTS = frozenset({4, 5, 6, 7, 12, 13, 14, 15, 21, 22})
 RIGHT_JOINTS = frozenset({8, 9, 10, 11, 16, 17, 18, 19, 23, 24})
 
 WEIGHT_KEYS = ('joint_weights', 'frame_weights', 'map')
+
+BODY_PARTS: dict[str, tuple[int, ...]] = {
+    'left arm': (4, 5, 6, 7, 21, 22),
+    'right arm': (8, 9, 10, 11, 23, 24),
+    'left leg': (12, 13, 14, 15),
+    'right leg': (16, 17, 18, 19),
+    'trunk and head': (0, 1, 2, 3, 20),
+}
+"""Body parts of the 25-joint Kinect v2 skeleton (shoulder to hand tip and thumb for an arm)."""
 
 
 # --- Reading the weights out of a model's aux --------------------------------------------------
@@ -308,13 +327,142 @@ def visualize(config: ml_collections.ConfigDict, workdir: str | os.PathLike, inp
     return draw_attention(positions[person], csta_weights(aux, 0, person), out_path, title=title)
 
 
+# --- Summaries over many samples -----------------------------------------------------------------
+
+def part_weights(joint_weights: Array, parts: Mapping[str, Sequence[int]] = BODY_PARTS) -> dict[str, Array]:
+    """The weight mass of each body part: ``{part: joint_weights[..., part joints].sum(-1)}``."""
+    joint_weights = np.asarray(joint_weights, np.float32)
+    return {name: joint_weights[..., list(joints)].sum(axis=-1) for name, joints in parts.items()}
+
+
+def sample_label(path: str | os.PathLike) -> int:
+    """The 0-based class label in a raw file's name (NTU-format ``.skeleton`` or UESTC)."""
+    if pathlib.Path(path).suffix.lower() == '.skeleton':
+        from data_prep import ntu
+
+        return ntu.parse_sample_name(path).label
+    from data_prep import uestc
+
+    return uestc.parse_sample_name(path).label
+
+
+def raw_files(pattern: str | os.PathLike, config: ml_collections.ConfigDict | None = None,
+              split: str = 'all') -> list[pathlib.Path]:
+    """The raw skeleton files named by a file, a folder or a glob pattern, sorted.
+
+    Args:
+        pattern: a file, a folder (its .skeleton, .txt and .mat files) or a glob pattern.
+        config: the training config; needed for `split` other than 'all'.
+        split: 'all', or 'train' / 'test' of the configured benchmark (``config.dataset.name`` one
+            of the NTU-format datasets, ``config.dataset.benchmark`` e.g. ``synthetic_xsub``).
+
+    Raises:
+        FileNotFoundError: nothing matches.
+        ValueError: an unknown split, or a split of a dataset without NTU-format names.
+    """
+    import glob
+
+    path = pathlib.Path(pattern)
+    if path.is_dir():
+        files = [f for f in path.iterdir() if f.suffix.lower() in ('.skeleton', '.txt', '.mat')]
+    elif path.is_file():
+        files = [path]
+    else:
+        files = [pathlib.Path(f) for f in glob.glob(os.fspath(pattern))]
+    files = sorted(files)
+    if split not in ('all', 'train', 'test'):
+        raise ValueError(f"split={split!r}; expected 'all', 'train' or 'test'")
+    if split != 'all':
+        from data_prep import builders, ntu
+
+        if config is None or config.dataset.name not in builders.NTU_FAMILIES:
+            raise ValueError(f'split={split!r} needs a config of an NTU-format dataset '
+                             f'({sorted(builders.NTU_FAMILIES)})')
+        family = builders.NTU_FAMILIES[config.dataset.name]
+        known = {c.name: c for c in builders.NtuSkeleton.BUILDER_CONFIGS}
+        if config.dataset.benchmark not in known:
+            raise ValueError(f'split={split!r}: unknown benchmark {config.dataset.benchmark!r}; '
+                             f'expected one of {sorted(known)}')
+        bench = known[config.dataset.benchmark]
+        files = [f for f in files
+                 if ntu.is_training(f, family.split_rules, bench.benchmark, xset_rule=bench.xset_rule)
+                 == (split == 'train')]
+    if not files:
+        raise FileNotFoundError(f'no raw skeleton files match {os.fspath(pattern)!r} (split {split})')
+    return files
+
+
+def summarize(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
+              files: Sequence[str | os.PathLike], batch_size: int = 64,
+              parts: Mapping[str, Sequence[int]] = BODY_PARTS) -> dict[int, dict[str, dict[str, Array]]]:
+    """The body-part weight masses of many raw files, grouped by class and stream.
+
+    Each file is preprocessed as :func:`visualize` does and its most present person is used.
+
+    Returns:
+        ``{label: {stream: {part: (num files of that class,) masses, 'correct': (n,) bool}}}``
+        where 'correct' says whether the model classified each file right.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    from stgat_jax import train
+
+    trainer, state, _ = train.restore_for_inference(config, workdir)
+    apply = jax.jit(functools.partial(trainer.model.apply, train=False))
+    variables = {'params': state.params, 'batch_stats': state.batch_stats}
+    rows: dict[int, dict[str, dict[str, list]]] = {}
+    for start in range(0, len(files), batch_size):
+        chunk = files[start: start + batch_size]
+        inputs, persons = [], []
+        for f in chunk:
+            x, positions = eval_inputs(config, load_record(f))
+            inputs.append(x)
+            persons.append(pick_person(positions))
+        logits, aux = apply(variables, jnp.asarray(np.stack(inputs)))
+        predicted = np.asarray(jnp.argmax(logits, axis=-1))
+        for i, f in enumerate(chunk):
+            label = sample_label(f)
+            for stream, w in csta_weights(aux, i, persons[i]).items():
+                row = rows.setdefault(label, {}).setdefault(stream, {})
+                for part, mass in part_weights(w['joint_weights'], parts).items():
+                    row.setdefault(part, []).append(float(mass))
+                row.setdefault('correct', []).append(bool(predicted[i] == label))
+    return {label: {stream: {k: np.asarray(v) for k, v in row.items()} for stream, row in streams.items()}
+            for label, streams in sorted(rows.items())}
+
+
+def format_summary(summary: Mapping[int, Mapping[str, Mapping[str, Array]]],
+                   class_names: Sequence[str] | None = None) -> str:
+    """A text table of :func:`summarize`: one line per class and stream, mean +- std per part."""
+    lines = []
+    for label, streams in summary.items():
+        name = class_names[label] if class_names and label < len(class_names) else f'class {label}'
+        for stream, row in streams.items():
+            n = len(row['correct'])
+            cells = [f'{part} {row[part].mean():.3f}+-{row[part].std():.3f}'
+                     for part in row if part != 'correct']
+            lines.append(f'{label:3d} {name!r} ({n} files, top-1 {row["correct"].mean():.2f}) '
+                         f'{stream}: ' + ', '.join(cells))
+    return '\n'.join(lines)
+
+
 def main(argv: Sequence[str]) -> None:
-    """Command-line entry: flags --config, --workdir, --input, --out, --person."""
+    """Command-line entry: flags --config, --workdir, --input, --out, --person, --summary, --split."""
     from absl import app, flags
 
     if len(argv) > 1:
         raise app.UsageError(f'unexpected arguments: {argv[1:]}')
     f = flags.FLAGS
+    if f.summary:
+        from stgat_jax import predict
+
+        files = raw_files(f.input, f.config, f.split)
+        summary = summarize(f.config, f.workdir, files)
+        print(format_summary(summary, predict.class_names(f.config)))
+        return
+    if f.split != 'all':
+        raise app.UsageError('--split applies to --summary only')
     path = visualize(f.config, f.workdir, f.input, f.out or None, f.person)
     print(path)
 
@@ -328,5 +476,9 @@ if __name__ == '__main__':
     flags.DEFINE_string('input', None, 'Raw skeleton file (.skeleton; .txt or .mat for UESTC).')
     flags.DEFINE_string('out', None, 'PNG to write (default WORKDIR/attention_<file>.png).')
     flags.DEFINE_integer('person', -1, 'Person whose weights are drawn; -1: the most present one.')
+    flags.DEFINE_bool('summary', False, 'Print body-part weight summaries of the --input files '
+                      '(a file, folder or glob) per class instead of drawing.')
+    flags.DEFINE_enum('split', 'all', ['all', 'train', 'test'],
+                      'With --summary: keep the files of this split of the configured benchmark.')
     flags.mark_flags_as_required(['config', 'workdir', 'input'])
     app.run(main)

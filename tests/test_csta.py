@@ -10,8 +10,12 @@ from stgat_jax.models.csta import (
     HCN,
     CoupledAttention,
     coupled_attention,
+    joint_speed,
+    motion_prior_logits,
+    relative_speed,
     temporal_difference,
 )
+from stgat_jax.models.csta import MOTION_PRIOR_FLOOR
 
 V = 25
 
@@ -251,6 +255,111 @@ def test_coupled_attention_reads_coordinates_when_asked():
     np.testing.assert_allclose(first['map'], second['map'], rtol=1e-6)
     with pytest.raises(ValueError):
         module.apply(variables, features)
+
+
+def test_joint_speed_is_the_norm_of_the_frame_difference():
+    x = normal(5, (2, 6, V, 3))
+    speed = jax.jit(joint_speed)(x)
+    assert speed.shape == (2, 6, V, 1)
+    expected = np.linalg.norm(np.asarray(temporal_difference(x)), axis=-1)
+    np.testing.assert_allclose(speed[:, 1:, :, 0], expected[:, 1:], rtol=1e-5, atol=1e-5)
+    # The first frame has no predecessor and takes the second frame's speed.
+    np.testing.assert_allclose(speed[:, 0], speed[:, 1], rtol=1e-6)
+    np.testing.assert_array_equal(jax.jit(joint_speed)(x[:, :1]), 0.0)
+    # Speeds do not change when the whole clip is moved.
+    np.testing.assert_allclose(jax.jit(joint_speed)(x + 3.0), speed, rtol=1e-4, atol=1e-5)
+
+
+def test_coupled_attention_reads_joint_speeds_for_motion():
+    features, _, _ = random_inputs(frames=8, channels=5)
+    coordinates = normal(4, (2, 8, V, 3))
+    module = CoupledAttention(hidden_features=16, subnet_input='motion')
+    variables = jax.jit(module.init)(key(0), features, coordinates)
+    # One input per joint (its speed) for the joint net, one per frame for the frame net.
+    assert variables['params']['joint_fc1']['kernel'].shape == (V, 16)
+    assert variables['params']['frame_fc1']['kernel'].shape == (8, 16)
+    apply = jax.jit(module.apply)
+    _, first = apply(variables, features, coordinates)
+    _, scaled_features = apply(variables, 2.0 * features, coordinates)
+    _, moved = apply(variables, features, 3.0 * coordinates - 1.5)
+    _, other_motion = apply(variables, features, coordinates.at[:, ::2, 7].add(1.0))
+    np.testing.assert_allclose(first['map'], scaled_features['map'], rtol=1e-6)
+    # Relative speeds: the same whatever the position and the units of the skeleton.
+    np.testing.assert_allclose(first['map'], moved['map'], rtol=1e-4)
+    assert not np.allclose(first['joint_weights'], other_motion['joint_weights'], rtol=1e-6, atol=0)
+    with pytest.raises(ValueError):
+        module.apply(variables, features)
+
+
+def one_moving_hand(frames: int = 8) -> jax.Array:
+    """(2, T, V, 3) clips: still joints with a little noise; in clip 0 joint 7 is moved in frames 2-5."""
+    x = normal(8, (2, frames, V, 3), scale=1e-3) + normal(9, (1, 1, V, 3))
+    swing = np.zeros((frames,))
+    swing[2:6] = [0.3, -0.3, 0.3, -0.3]
+    return x.at[0, :, 7, 0].add(jnp.asarray(swing))
+
+
+def test_relative_speed_has_mean_one_and_ignores_scale():
+    x = one_moving_hand()
+    r = jax.jit(relative_speed)(x)
+    np.testing.assert_allclose(r.mean(axis=(1, 2, 3)), 1.0, rtol=1e-3)
+    np.testing.assert_allclose(jax.jit(relative_speed)(10.0 * x), r, rtol=1e-3, atol=1e-4)
+    np.testing.assert_array_equal(jax.jit(relative_speed)(jnp.zeros((1, 4, V, 3))), 0.0)
+
+
+def test_motion_prior_logits_favour_the_moving_joint_and_frames():
+    joint, frame = jax.jit(motion_prior_logits)(one_moving_hand())
+    assert joint.shape == (2, V) and frame.shape == (2, 8)
+    assert int(jnp.argmax(joint[0])) == 7
+    # Joint 7 leaves its place at frame 2 and is back at frame 6.
+    assert float(frame[0, 2:7].min()) > float(frame[0, [0, 1, 7]].max())
+    # No frame is still only because it is the first.
+    np.testing.assert_allclose(frame[:, 0], frame[:, 1], rtol=1e-6)
+    # Without motion every joint and frame gets the same prior.
+    joint, frame = motion_prior_logits(jnp.zeros((1, 4, V, 3)))
+    np.testing.assert_allclose(joint, np.log(MOTION_PRIOR_FLOOR))
+    np.testing.assert_allclose(frame, np.log(MOTION_PRIOR_FLOOR))
+
+
+def test_motion_prior_multiplies_the_learned_weights_by_the_motion_shares():
+    features = normal(10, (2, 8, V, 4))
+    skeleton = one_moving_hand()
+    module = CoupledAttention(hidden_features=8, motion_prior=0.5)
+    variables = jax.jit(module.init)(key(0), features, None, skeleton)
+    apply = jax.jit(module.apply)
+    # Zero subnetworks: the weights are the motion shares to the power 0.5, normalised.
+    zero = jax.tree.map(jnp.zeros_like, variables)
+    _, weights = apply(zero, features, None, skeleton)
+    r = np.asarray(relative_speed(skeleton))[..., 0]
+    share = (r.mean(axis=1) + MOTION_PRIOR_FLOOR) ** 0.5
+    np.testing.assert_allclose(weights['joint_weights'], share / share.sum(-1, keepdims=True), rtol=1e-5)
+    assert int(jnp.argmax(weights['joint_weights'][0])) == 7
+    # Learned logits are added to the prior: weights = prior share x learned softmax factor.
+    _, learned = jax.jit(CoupledAttention(hidden_features=8).apply)(variables, features)
+    _, both = apply(variables, features, None, skeleton)
+    product = (share * np.asarray(learned['joint_weights']))
+    np.testing.assert_allclose(both['joint_weights'], product / product.sum(-1, keepdims=True), rtol=1e-5)
+    with pytest.raises(ValueError):
+        module.apply(variables, features)
+    with pytest.raises(ValueError):
+        CoupledAttention(motion_prior=-1.0).init(key(0), features, None, skeleton)
+
+
+def test_motion_subnet_input_reads_the_skeleton_speeds_in_both_streams(skeletons):
+    model = CSTACNN(num_classes=10, num_frames=32, csta_subnet_input='motion')
+    variables = jax.jit(model.init)(key(0), skeletons)
+    # Non-zero subnetwork weights so that the attention depends on its input.
+    params = jax.tree.map(lambda p: p + 0.3 * normal(p.size, p.shape).reshape(p.shape), variables['params'])
+    _, aux = jax.jit(model.apply)({'params': params}, skeletons)
+    positions = skeletons.reshape(-1, *skeletons.shape[2:])
+    placeholder = jnp.zeros((*positions.shape[:3], 32))  # conv2 features; 'motion' does not read them
+    for stream in ('position', 'motion'):
+        module = CoupledAttention(hidden_features=64, subnet_input='motion')
+        _, expected = module.apply({'params': params[stream]['csta']}, placeholder, positions)
+        np.testing.assert_allclose(
+            aux[stream]['joint_weights'].reshape(-1, V), expected['joint_weights'], rtol=1e-5)
+        np.testing.assert_allclose(
+            aux[stream]['frame_weights'].reshape(-1, 32), expected['frame_weights'], rtol=1e-5)
 
 
 def test_aux_exposes_csta_weights_per_stream(csta_model_and_params, forward, skeletons):

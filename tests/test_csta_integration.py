@@ -39,7 +39,8 @@ def abstract_variables(model, shape=X_SHAPE):
 
 # --- STGAT plug-in ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize('subnet_input,channels', [('features', (16, 32)), ('coordinates', (3, 3))])
+@pytest.mark.parametrize('subnet_input,channels',
+                         [('features', (16, 32)), ('coordinates', (3, 3)), ('motion', (1, 1))])
 def test_plugin_adds_exactly_the_two_subnetworks(subnet_input, channels):
     off = param_count_by_block(abstract_variables(STGAT(**TINY)))
     on = param_count_by_block(abstract_variables(STGAT(
@@ -140,8 +141,9 @@ def test_uestc_configs(module, benchmark):
 def test_csta_recipe_fields_are_explicit():
     config = default.get_config('model=csta_cnn')
     for key in ('csta_position', 'csta_subnet_input', 'csta_pooling', 'csta_hidden_features',
-                'csta_activation', 'csta_normalization'):
+                'csta_activation', 'csta_normalization', 'csta_motion_prior'):
         assert key in config.model, key
+    assert config.model.csta_motion_prior == 1.0
     assert isinstance(models.build_model(config), CSTACNN)
     assert config.optim.name == 'adam'
 
@@ -151,6 +153,38 @@ def test_csta_recipe_fields_are_explicit():
 def test_csta_weights_rejects_a_model_without_csta():
     with pytest.raises(ValueError, match='no CSTA weights'):
         visualize.csta_weights({'features': np.zeros((1, 4))})
+
+
+def test_body_parts_cover_every_joint_once():
+    joints = sorted(j for part in visualize.BODY_PARTS.values() for j in part)
+    assert joints == list(range(V))
+    masses = visualize.part_weights(np.full((3, V), 1.0 / V))
+    assert masses['left arm'] == pytest.approx(np.full(3, 6 / V))
+    assert masses['right arm'] == pytest.approx(np.full(3, 6 / V))
+    for side in ('left', 'right'):
+        part = set(visualize.BODY_PARTS[f'{side} arm']) | set(visualize.BODY_PARTS[f'{side} leg'])
+        assert part == (visualize.LEFT_JOINTS if side == 'left' else visualize.RIGHT_JOINTS)
+
+
+def test_raw_files_split_follows_the_benchmark(tmp_path):
+    names = ['S001C001P001R001A001', 'S001C001P003R001A001']  # performer 1 trains, 3 tests (xsub)
+    for name in names:
+        (tmp_path / f'{name}.skeleton').write_text('0\n')
+    config = default.get_config('model=csta_cnn')
+    assert [f.stem for f in visualize.raw_files(tmp_path, config, 'test')] == [names[1]]
+    assert [f.stem for f in visualize.raw_files(tmp_path, config, 'train')] == [names[0]]
+    assert len(visualize.raw_files(tmp_path)) == 2
+    with pytest.raises(ValueError, match='split'):
+        visualize.raw_files(tmp_path, config, 'val')
+    with pytest.raises(ValueError, match='NTU-format'):
+        visualize.raw_files(tmp_path, None, 'test')
+    # A benchmark with its own split rule: the official STGAT X-Set trains on odd setups.
+    (tmp_path / 'S002C001P001R001A001.skeleton').write_text('0\n')
+    config.dataset.name, config.dataset.benchmark = 'ntu120', 'ntu120_xset_official_stgat'
+    assert [f.stem[:4] for f in visualize.raw_files(tmp_path, config, 'test')] == ['S002']
+    config.dataset.benchmark = 'ntu120_unknown'
+    with pytest.raises(ValueError, match='unknown benchmark'):
+        visualize.raw_files(tmp_path, config, 'test')
 
 
 def test_projection_axes_show_the_front_view():
@@ -202,6 +236,19 @@ def test_visualize_restores_a_checkpoint_and_draws_a_raw_file(tmp_path):
     out = visualize.visualize(config, tmp_path / 'run', raw)  # an untrained CSTA-CNN
     assert out == tmp_path / 'run' / f'attention_{raw.stem}.png'
     assert out.stat().st_size > 10_000
+
+    # The summary of the same file: the untrained subnetworks are nearly uniform, so the weights
+    # are the motion prior's, which favours the waving (right) arm in both streams.
+    assert visualize.raw_files(raw.parent) == [raw]
+    assert visualize.raw_files(raw.parent / '*A002.skeleton') == [raw]
+    with pytest.raises(FileNotFoundError):
+        visualize.raw_files(raw.parent / '*A001.skeleton')
+    summary = visualize.summarize(config, tmp_path / 'run', [raw])
+    assert list(summary) == [1] and sorted(summary[1]) == ['motion', 'position']
+    for row in summary[1].values():
+        assert sum(float(row[part][0]) for part in visualize.BODY_PARTS) == pytest.approx(1.0, abs=1e-5)
+        assert float(row['right arm'][0]) > 2 * float(row['left arm'][0])
+    assert "'wave right hand'" in visualize.format_summary(summary, ['wave left hand', 'wave right hand'])
     with pytest.raises(FileNotFoundError, match='no checkpoint'):
         visualize.visualize(config, tmp_path / 'empty', raw)
     with pytest.raises(ValueError, match='.skeleton, .txt or .mat'):

@@ -10,7 +10,10 @@ Only the idea of CSTA is known from the paper's abstract: two subnetworks give
 joint and frame weights, and their "cross product" (an outer product for vectors
 of lengths V and T) gives the coupled attention. The subnetwork design, the
 normalisation of the weights and the insertion point are reconstructions, so
-every such choice is a field of the modules below.
+every such choice is a field of the modules below. The motion prior
+(`CoupledAttention.motion_prior`: joints and frames that move more start with
+more weight) is not from the paper; it is there so that the weights show where
+the action happens (configs/csta_base.py says why and what it changes).
 
 All tensors are channels-last. A skeleton batch is (N, M, T, V, C): batch,
 persons, frames, joints, coordinates.
@@ -27,8 +30,10 @@ Array = jax.Array
 
 NORMALIZATIONS = ('softmax_rescaled', 'sigmoid', 'residual')
 POOLINGS = ('mean', 'max')
-SUBNET_INPUTS = ('features', 'coordinates')
+SUBNET_INPUTS = ('features', 'coordinates', 'motion')
 CSTA_POSITIONS = ('input', 'conv1', 'conv2')
+# Relative speeds below this count as this much in the motion prior's log (no log(0)).
+MOTION_PRIOR_FLOOR = 1e-3
 ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
     'relu': nn.relu,
     'gelu': nn.gelu,
@@ -146,6 +151,64 @@ def coupled_attention(
     return attended, {'joint_weights': joint, 'frame_weights': frame, 'map': attention}
 
 
+def joint_speed(x: Array) -> Array:
+    """Per-joint speed |x[t] - x[t - 1]| (Euclidean over C); the first frame takes the second's.
+
+    Unlike HCN's motion stream (`temporal_difference`, whose first frame is zero), no frame
+    looks still only because it is the first. A single frame has speed 0.
+
+    Args:
+        x: (..., T, V, C) coordinates.
+
+    Returns:
+        (..., T, V, 1) speeds.
+    """
+    diff = x[..., 1:, :, :] - x[..., :-1, :, :]
+    diff = jnp.concatenate([diff[..., :1, :, :], diff], axis=-3) if diff.shape[-3] else jnp.zeros_like(x)
+    squared = jnp.sum(jnp.square(diff), axis=-1, keepdims=True)
+    # The inner where keeps the gradient finite (zero) where a joint does not move.
+    moving = squared > 0
+    return jnp.where(moving, jnp.sqrt(jnp.where(moving, squared, 1.0)), 0.0)
+
+
+def relative_speed(x: Array, eps: float = 1e-6) -> Array:
+    """Joint speeds divided by the clip's mean speed over its frames and joints.
+
+    The result has mean 1 over (T, V) whatever the body size, the units or the
+    tempo, so it says which joints and frames move more than the rest. A clip
+    without motion (e.g. an absent person, all zeros) gives zeros.
+
+    Args:
+        x: (B, T, V, C) coordinates.
+
+    Returns:
+        (B, T, V, 1) relative speeds.
+    """
+    speed = joint_speed(x)
+    return speed / (jnp.mean(speed, axis=(1, 2, 3), keepdims=True) + eps)
+
+
+def motion_prior_logits(skeleton: Array) -> tuple[Array, Array]:
+    """Log motion shares of the joints and of the frames: the logits of the motion prior.
+
+    With r = `relative_speed(skeleton)`, the joint prior is log(mean_t r + floor)
+    and the frame prior log(mean_v r + floor). Added to the subnetworks' logits
+    with weight g, a softmax turns them into weights proportional to
+    (motion share)^g * exp(learned logit): joints and frames that move more
+    than the rest start with more weight.
+
+    Args:
+        skeleton: (B, T, V, C) coordinates.
+
+    Returns:
+        (joint prior (B, V), frame prior (B, T)), float32.
+    """
+    r = relative_speed(skeleton.astype(jnp.float32))[..., 0]
+    joint = jnp.log(jnp.mean(r, axis=1) + MOTION_PRIOR_FLOOR)
+    frame = jnp.log(jnp.mean(r, axis=2) + MOTION_PRIOR_FLOOR)
+    return joint, frame
+
+
 def temporal_difference(x: Array) -> Array:
     """Motion stream of HCN: x[t] - x[t - 1] along axis -3, with a zero first frame.
 
@@ -171,8 +234,16 @@ class CoupledAttention(nn.Module):
     Attributes:
         hidden_features: width H of both subnetworks.
         pooling: 'mean' or 'max' pooling before each subnetwork.
-        subnet_input: 'features' (the subnetworks read the attended tensor) or
-            'coordinates' (they read the `context` tensor, e.g. the raw stream input).
+        subnet_input: what both subnetworks read. 'features': the attended tensor.
+            'coordinates': the `context` tensor (e.g. the stream's input).
+            'motion': the per-joint speed |s[t] - s[t - 1]| of the `skeleton`
+            coordinates relative to the clip's mean speed, (B, T, V, 1)
+            (`relative_speed`): the joint net sees how much each joint moves
+            over the clip, the frame net how much the body moves per frame.
+        motion_prior: weight g of the motion prior (`motion_prior_logits`, read
+            from `skeleton`) added to the joint and frame logits; 0 turns it
+            off. With a softmax normalisation the weights become proportional
+            to (motion share)^g times the learned softmax factor.
         normalization: see `coupled_attention`.
         activation: name in ACTIVATIONS.
         dtype: compute dtype of the dense layers.
@@ -183,18 +254,22 @@ class CoupledAttention(nn.Module):
     subnet_input: str = 'features'
     normalization: str = 'softmax_rescaled'
     activation: str = 'relu'
+    motion_prior: float = 0.0
     dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(
-        self, features: Array, context: Array | None = None
+        self, features: Array, context: Array | None = None, skeleton: Array | None = None
     ) -> tuple[Array, dict[str, Array]]:
         """Attends over joints and frames.
 
         Args:
             features: (B, T, V, C) tensor to be rescaled.
             context: (B, T, V, C') tensor the subnetworks read when
-                subnet_input == 'coordinates'; ignored otherwise.
+                subnet_input == 'coordinates'.
+            skeleton: (B, T, V, C'') coordinates whose joint speeds the
+                subnetworks read (subnet_input 'motion') and the motion prior
+                uses; defaults to `context`.
 
         Returns:
             (attended (B, T, V, C), {'joint_weights': (B, V),
@@ -206,19 +281,30 @@ class CoupledAttention(nn.Module):
             raise ValueError(
                 f'unknown activation {self.activation!r}; expected one of {tuple(ACTIVATIONS)}'
             )
+        skeleton = context if skeleton is None else skeleton
         if self.subnet_input == 'features':
             source = features
         elif self.subnet_input == 'coordinates':
             if context is None:
                 raise ValueError("subnet_input='coordinates' needs a context tensor")
             source = context
+        elif self.subnet_input == 'motion':
+            if skeleton is None:
+                raise ValueError("subnet_input='motion' needs a skeleton (or context) tensor")
+            source = relative_speed(skeleton)
         else:
             raise ValueError(
                 f'unknown subnet_input {self.subnet_input!r}; expected one of {SUBNET_INPUTS}'
             )
+        if self.motion_prior < 0:
+            raise ValueError(f'motion_prior must be >= 0, got {self.motion_prior}')
+        if self.motion_prior and skeleton is None:
+            raise ValueError('motion_prior > 0 needs a skeleton (or context) tensor')
         batch, frames, joints = features.shape[:3]
-        if source.shape[:3] != (batch, frames, joints):
-            raise ValueError(f'context shape {source.shape} does not match features {features.shape}')
+        for name, other in (('input', source), ('skeleton', skeleton)):
+            if other is not None and other.shape[:3] != (batch, frames, joints):
+                raise ValueError(
+                    f'CSTA {name} shape {other.shape} does not match features {features.shape}')
 
         pool = jnp.mean if self.pooling == 'mean' else jnp.max
         act = ACTIVATIONS[self.activation]
@@ -233,12 +319,13 @@ class CoupledAttention(nn.Module):
         frame_logits = _dense(frames, self.dtype, 'frame_fc2')(act(h))
 
         # Normalise in float32 so softmax stays accurate under bfloat16 compute.
-        return coupled_attention(
-            features,
-            joint_logits.astype(jnp.float32),
-            frame_logits.astype(jnp.float32),
-            mode=self.normalization,
-        )
+        joint_logits = joint_logits.astype(jnp.float32)
+        frame_logits = frame_logits.astype(jnp.float32)
+        if self.motion_prior:
+            joint_prior, frame_prior = motion_prior_logits(skeleton)
+            joint_logits = joint_logits + self.motion_prior * joint_prior
+            frame_logits = frame_logits + self.motion_prior * frame_prior
+        return coupled_attention(features, joint_logits, frame_logits, mode=self.normalization)
 
 
 def _conv(features: int, kernel: tuple[int, int], dtype: Any, name: str) -> nn.Conv:
@@ -271,27 +358,35 @@ class HCNStream(nn.Module):
     dtype: Any = jnp.float32
 
     @nn.compact
-    def __call__(self, x: Array, train: bool = False) -> tuple[Array, dict[str, Array]]:
-        """Maps (B, T, V, C) skeletons to (B, T/4, 8, 64) conv4 features and CSTA weights."""
+    def __call__(
+        self, x: Array, train: bool = False, skeleton: Array | None = None
+    ) -> tuple[Array, dict[str, Array]]:
+        """Maps (B, T, V, C) stream input to (B, T/4, 8, 64) conv4 features and CSTA weights.
+
+        CSTA's subnetworks read `x` with subnet_input 'coordinates'; `skeleton`
+        (B, T, V, C), default `x`, is whose joint speeds subnet_input 'motion'
+        and the motion prior use.
+        """
         if self.csta and self.csta_position not in CSTA_POSITIONS:
             raise ValueError(
                 f'unknown csta_position {self.csta_position!r}; expected one of {CSTA_POSITIONS}'
             )
         x = x.astype(self.dtype)
+        skeleton = x if skeleton is None else skeleton
         attention = None
         if self.csta:
             attention = CoupledAttention(dtype=self.dtype, name='csta', **(self.csta_kwargs or {}))
         aux: dict[str, Array] = {}
         h = x
         if attention is not None and self.csta_position == 'input':
-            h, aux = attention(h, x)
+            h, aux = attention(h, x, skeleton)
         h = _conv(64, (1, 1), self.dtype, 'conv1')(h)
         h = nn.relu(h)
         if attention is not None and self.csta_position == 'conv1':
-            h, aux = attention(h, x)
+            h, aux = attention(h, x, skeleton)
         h = _conv(32, (3, 1), self.dtype, 'conv2')(h)
         if attention is not None and self.csta_position == 'conv2':
-            h, aux = attention(h, x)
+            h, aux = attention(h, x, skeleton)
         # Joints become channels: (B, T, V, 32) -> (B, T, 32, V).
         h = jnp.swapaxes(h, 2, 3)
         h = _conv(32, (3, 3), self.dtype, 'conv3')(h)
@@ -316,7 +411,9 @@ class HCN(nn.Module):
         csta_position: 'input', 'conv1' or 'conv2' (default, before the joints
             are mixed by conv3).
         csta_hidden_features, csta_pooling, csta_subnet_input,
-        csta_normalization, csta_activation: CoupledAttention fields.
+        csta_normalization, csta_activation, csta_motion_prior: CoupledAttention
+            fields (subnet_input 'motion' and the motion prior read the joint
+            speeds of the model input `x` in both streams).
         dtype: compute dtype; parameters stay float32 and logits are float32.
     """
 
@@ -333,6 +430,7 @@ class HCN(nn.Module):
     csta_subnet_input: str = 'features'
     csta_normalization: str = 'softmax_rescaled'
     csta_activation: str = 'relu'
+    csta_motion_prior: float = 0.0
     dtype: Any = jnp.float32
 
     @nn.compact
@@ -363,11 +461,15 @@ class HCN(nn.Module):
                 subnet_input=self.csta_subnet_input,
                 normalization=self.csta_normalization,
                 activation=self.csta_activation,
+                motion_prior=self.csta_motion_prior,
             ),
             dtype=self.dtype,
         )
-        position, position_aux = HCNStream(name='position', **stream_kwargs)(x, train)
-        motion, motion_aux = HCNStream(name='motion', **stream_kwargs)(temporal_difference(x), train)
+        # Joint speeds (subnet_input='motion', the motion prior) come from the model input in
+        # both streams, not from the motion stream's own input.
+        position, position_aux = HCNStream(name='position', **stream_kwargs)(x, train, x)
+        motion, motion_aux = HCNStream(name='motion', **stream_kwargs)(
+            temporal_difference(x), train, x)
 
         h = jnp.concatenate([position, motion], axis=-1)
         h = _conv(128, (3, 3), self.dtype, 'conv5')(h)

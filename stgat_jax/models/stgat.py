@@ -398,10 +398,12 @@ class STGAT(nn.Module):
       csta_blocks: indices of the blocks whose output goes through a coupled spatial-temporal
         attention (:class:`~stgat_jax.models.csta.CoupledAttention`, module ``csta_{i}``); empty
         (the default) adds nothing, so the official model is unchanged.
-      csta_hidden_features / csta_pooling / csta_normalization / csta_activation: fields of
-        those CoupledAttention modules.
-      csta_subnet_input: ``'features'`` (the subnetworks read the block output) or
-        ``'coordinates'`` (they read the model input, subsampled in time like the blocks).
+      csta_hidden_features / csta_pooling / csta_normalization / csta_activation /
+        csta_motion_prior: fields of those CoupledAttention modules.
+      csta_subnet_input: ``'features'`` (the subnetworks read the block output),
+        ``'coordinates'`` (they read the model input, subsampled in time like the blocks) or
+        ``'motion'`` (the relative joint speeds of that subsampled input, which the motion prior
+        also uses).
     """
 
     num_classes: int = 60
@@ -433,6 +435,7 @@ class STGAT(nn.Module):
     csta_subnet_input: str = 'features'
     csta_normalization: str = 'softmax_rescaled'
     csta_activation: str = 'relu'
+    csta_motion_prior: float = 0.0
 
     def check_config(self) -> None:
         """Raises ValueError naming the field when the configuration is inconsistent."""
@@ -509,7 +512,7 @@ class STGAT(nn.Module):
 
         block_aux = []
         csta_aux: dict[int, dict[str, jax.Array]] = {}
-        context = coords  # the model input, read when csta_subnet_input='coordinates'
+        context = coords  # the model input: CSTA's 'coordinates' / 'motion' input, motion prior
         frames = t
         for i, (c_in, c_out, stride) in enumerate(self.blocks):
             h, aux_i = STAttentionBlock(
@@ -546,6 +549,7 @@ class STGAT(nn.Module):
                     subnet_input=self.csta_subnet_input,
                     normalization=self.csta_normalization,
                     activation=self.csta_activation,
+                    motion_prior=self.csta_motion_prior,
                     dtype=self.dtype,
                     name=f'csta_{i}',
                 )(h, context)
