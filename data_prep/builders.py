@@ -33,8 +33,6 @@ import json
 import multiprocessing
 import os
 import pathlib
-import re
-import traceback
 from typing import Any, Callable, ClassVar, Iterable, Iterator, Sequence
 
 import numpy as np
@@ -42,7 +40,8 @@ import tensorflow_datasets as tfds
 import tqdm
 from tensorflow_datasets.core import example_serializer, file_adapters
 
-from data_prep import kinetics, ntu, uestc
+from data_prep import kinetics, loaders, ntu, uestc
+from data_prep.loaders import Sample
 
 REPORT_NAME = "prepare_report.json"
 FAILED_REPORT_NAME = "prepare_report.failed.json"
@@ -70,20 +69,6 @@ _MAX_ERRORS_SHOWN = 100
 
 # --------------------------------------------------------------------------------------------
 # What a benchmark consists of
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Sample:
-    """One raw file to read: its sample name (the record's key), path and label.
-
-    ``label_source`` names the file the label comes from, when it is not the sample name
-    (Kinetics label files); the loader checks that the raw file agrees with it.
-    """
-
-    name: str
-    path: str
-    label: int
-    label_source: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -137,96 +122,29 @@ class CorruptDataError(ValueError):
 
 
 # --------------------------------------------------------------------------------------------
-# Loading one sample (runs in worker processes)
-
-
-def _load_ntu(sample: Sample) -> np.ndarray:
-    """An NTU RGB+D ``.skeleton`` file as ``(T, 2, 25, 3)``."""
-    return ntu.load_sample(sample.path).transpose(1, 3, 2, 0)
-
-
-_LABEL_INDEX_RE = re.compile(rb'"label_index"\s*:\s*(-?\d+)')
-
-
-def _load_kinetics(sample: Sample) -> np.ndarray:
-    """A Kinetics video, after checking that its own label_index is the label file's."""
-    data = kinetics.load_sample(sample.path)  # Validates the whole file, label_index included.
-    raw = pathlib.Path(sample.path).read_bytes()
-    found = _LABEL_INDEX_RE.findall(raw)
-    own = int(found[0]) if len(found) == 1 else json.loads(raw)["label_index"]
-    if own != sample.label:
-        raise ntu.SkeletonFormatError(
-            sample.path, None, f"label_index {sample.label}, as {sample.label_source} gives for "
-            f"{sample.name!r} ({kinetics.action_names()[sample.label]})",
-            f"label_index {own} ({kinetics.action_names()[own]})")
-    return data.transpose(1, 3, 2, 0)
-
-
-def _load_uestc(sample: Sample) -> np.ndarray:
-    """A UESTC ``.txt`` or ``.mat`` file as ``(T, 1, 25, 3)``."""
-    return uestc.load_sample(sample.path).transpose(1, 3, 2, 0)
-
-
-def load_example(load: Callable[[Sample], np.ndarray], sample: Sample) -> dict[str, Any]:
-    """The record of one sample (before encoding)."""
-    return {"skeleton": np.ascontiguousarray(load(sample), dtype=np.float32),
-            "label": sample.label, "sample_name": sample.name}
-
-
-_worker_state: dict[str, Any] = {}
-
-
-def _init_worker(load: Callable[[Sample], np.ndarray], features: tfds.features.FeaturesDict
-                 ) -> None:
-    """Sets up a worker process (or this process) to run :func:`_process`."""
-    _worker_state["load"] = load
-    _worker_state["features"] = features
-    _worker_state["serializer"] = example_serializer.ExampleSerializer(
-        features.get_serialized_info())
-
-
-def _process(samples: Sequence[Sample]) -> list[tuple[str, bytes | None, str | None, str | None]]:
-    """Worker: (sample name, serialised record or None, skip reason, detail) per sample."""
-    load, features = _worker_state["load"], _worker_state["features"]
-    out = []
-    for sample in samples:
-        try:
-            example = load_example(load, sample)
-        except ntu.EmptySkeletonError as err:
-            out.append((sample.name, None, "empty", str(err)))
-            continue
-        except ntu.SkeletonFormatError as err:
-            out.append((sample.name, None, "corrupt", str(err)))
-            continue
-        except Exception:  # A bug or an environment problem: fail, naming the file.
-            out.append((sample.name, None, "error", f"{sample.path}:\n{traceback.format_exc()}"))
-            continue
-        encoded = features.encode_example(example)
-        out.append((sample.name, _worker_state["serializer"].serialize_example(encoded), None,
-                    None))
-    return out
+# Reading samples (in worker processes: data_prep.loaders)
 
 
 class _Loader:
-    """Runs :func:`_process` over samples, in order, in this process or in a process pool.
+    """Runs :func:`loaders.process` over samples, in order, in this process or in a pool of
+    worker processes.
 
     At most ``num_workers * _TASKS_AHEAD_PER_WORKER`` tasks are in flight, so results never pile
     up faster than they are written.
     """
 
-    def __init__(self, load: Callable[[Sample], np.ndarray],
-                 features: tfds.features.FeaturesDict, num_workers: int):
+    def __init__(self, load: Callable[[Sample], np.ndarray], frame_shape: tuple[int, ...],
+                 num_workers: int):
         self.num_workers = num_workers
-        self._args = (load, features)
+        self._args = (load, frame_shape)
         self._pool = None
 
     def __enter__(self) -> "_Loader":
-        if self.num_workers > 1:  # Worker processes start in about a second each.
-            ctx = multiprocessing.get_context("spawn")  # The caller may run threads (JAX).
-            self._pool = ctx.Pool(self.num_workers, initializer=_init_worker,
-                                  initargs=self._args)
-        else:
-            _init_worker(*self._args)
+        if self.num_workers > 1:
+            # Spawned, as the caller may run threads (JAX); the workers import only
+            # data_prep.loaders (no TFDS), so they start in a fraction of a second.
+            ctx = multiprocessing.get_context("spawn")
+            self._pool = ctx.Pool(self.num_workers)
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -236,28 +154,30 @@ class _Loader:
             self._pool = None
 
     def results(self, samples: list[Sample], desc: str
-                ) -> Iterator[tuple[str, bytes | None, str | None, str | None]]:
-        """:func:`_process` output for each sample, in order, with a progress bar."""
+                ) -> Iterator[tuple[Sample, loaders.Result]]:
+        """Each sample with its :func:`loaders.process` result, in order, with a progress
+        bar."""
         chunks = [samples[i:i + _CHUNK] for i in range(0, len(samples), _CHUNK)]
         bar = tqdm.tqdm(total=len(samples), desc=desc, unit="file", dynamic_ncols=True,
                         mininterval=1.0)
         try:
             if self._pool is None:
                 for chunk in chunks:
-                    yield from _process(chunk)
+                    yield from zip(chunk, loaders.process(*self._args, chunk))
                     bar.update(len(chunk))
                 return
             pending: collections.deque = collections.deque()
             ahead = self.num_workers * _TASKS_AHEAD_PER_WORKER
             for chunk in chunks:
-                pending.append(self._pool.apply_async(_process, (chunk,)))
+                pending.append((chunk, self._pool.apply_async(loaders.process,
+                                                              (*self._args, chunk))))
                 if len(pending) >= ahead:
-                    done = pending.popleft().get()
-                    yield from done
+                    done, result = pending.popleft()
+                    yield from zip(done, result.get())
                     bar.update(len(done))
             while pending:
-                done = pending.popleft().get()
-                yield from done
+                done, result = pending.popleft()
+                yield from zip(done, result.get())
                 bar.update(len(done))
         finally:
             bar.close()
@@ -367,7 +287,7 @@ class SkeletonBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         split_infos = []
         total = sum(len(samples) for samples in plan.splits.values())
         workers = min(self.num_workers, -(-total // _CHUNK))  # No more workers than tasks.
-        with _Loader(type(self).load, self.info.features, workers) as loader:
+        with _Loader(type(self).load, self.RECORD_SHAPE, workers) as loader:
             for split, samples in plan.splits.items():
                 results = loader.results(samples, f"{self.builder_config.name}/{split}")
                 info, count = self._write_split(split, results, skipped[split])
@@ -390,11 +310,10 @@ class SkeletonBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         (pathlib.Path(self.data_dir) / REPORT_NAME).write_text(
             json.dumps(self.report, indent=2) + "\n")
 
-    def _write_split(self, split: str,
-                     results: Iterable[tuple[str, bytes | None, str | None, str | None]],
+    def _write_split(self, split: str, results: Iterable[tuple[Sample, loaders.Result]],
                      skipped: list[Skip]) -> tuple[tfds.core.SplitInfo, int]:
-        """Writes the serialised records of `results` into shards as they arrive; records each
-        sample not written in `skipped`. Returns the split's info and its record count."""
+        """Writes the records of `results` into shards as they arrive; records each sample not
+        written in `skipped`. Returns the split's info and its record count."""
         template = self._get_filename_template(split_name=split)
         adapter = file_adapters.ADAPTER_FOR_FORMAT[self.info.file_format]
         folder = pathlib.Path(self.data_dir)
@@ -425,14 +344,20 @@ class SkeletonBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                                    filename_template=template)
         return info, sum(shard_lengths)
 
-    @staticmethod
-    def _records(results: Iterable[tuple[str, bytes | None, str | None, str | None]],
-                 skipped: list[Skip]) -> Iterator[bytes]:
-        """The records of `results`; samples without one go to `skipped` (an unexpected
-        failure raises)."""
-        for name, record, reason, detail in results:
-            if record is not None:
-                yield record
+    def _records(self, results: Iterable[tuple[Sample, loaders.Result]], skipped: list[Skip]
+                 ) -> Iterator[bytes]:
+        """The serialised records of `results`; samples without one go to `skipped` (an
+        unexpected failure raises)."""
+        features = self.info.features
+        label, sample_name = features["label"], features["sample_name"]
+        serializer = example_serializer.ExampleSerializer(features.get_serialized_info())
+        for sample, (name, skeleton, reason, detail) in results:
+            if skeleton is not None:
+                # As features.encode_example({...}) encodes, with the skeleton already encoded
+                # (and checked) by the worker.
+                yield serializer.serialize_example({
+                    "skeleton": skeleton, "label": label.encode_example(sample.label),
+                    "sample_name": sample_name.encode_example(sample.name)})
             elif reason == "error":
                 raise RuntimeError(f"unexpected failure reading a sample: {detail}")
             else:
@@ -525,7 +450,7 @@ class NtuSkeleton(SkeletonBuilder):
     BUILDER_CONFIGS = _ntu_configs()
     MANUAL_DOWNLOAD_INSTRUCTIONS = "raw_dir must hold the .skeleton files."
     RECORD_SHAPE = (ntu.MAX_PERSONS, ntu.NUM_JOINTS, 3)
-    load = staticmethod(_load_ntu)
+    load = staticmethod(loaders.load_ntu)
 
     @property
     def family(self) -> NtuFamily:
@@ -586,7 +511,7 @@ class KineticsSkeleton(SkeletonBuilder):
                                     "kinetics_train_label.json and kinetics_val_label.json.")
     RECORD_SHAPE = (kinetics.MAX_PERSONS, kinetics.NUM_JOINTS, 3)
     SPLITS = ("train", "val")
-    load = staticmethod(_load_kinetics)
+    load = staticmethod(loaders.load_kinetics)
 
     def class_names(self) -> Sequence[str]:
         return kinetics.action_names()
@@ -640,7 +565,7 @@ class UestcSkeleton(SkeletonBuilder):
         for benchmark in uestc.BENCHMARKS]
     MANUAL_DOWNLOAD_INSTRUCTIONS = "raw_dir must hold the _skeleton.txt or _skeleton.mat files."
     RECORD_SHAPE = (1, uestc.NUM_JOINTS, 3)
-    load = staticmethod(_load_uestc)
+    load = staticmethod(loaders.load_uestc)
 
     def class_names(self) -> Sequence[str]:
         # The dataset numbers its aerobic exercises; it publishes no names for them.

@@ -20,15 +20,21 @@ import logging
 import os
 import pathlib
 import sys
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from data_prep import builders
+if TYPE_CHECKING:
+    from data_prep import builders
+
+# Worker processes start by importing the main module (this one, when run with -m); importing
+# `builders` (and with it TFDS) inside the functions keeps their start-up to a fraction of a second.
 
 log = logging.getLogger(__name__)
 
 
 def _configs() -> dict[str, tuple[type[builders.SkeletonBuilder], builders.SkeletonConfig]]:
     """Every benchmark: name -> (builder class, config)."""
+    from data_prep import builders
+
     return {config.name: (cls, config)
             for cls in builders.BUILDERS for config in cls.BUILDER_CONFIGS}
 
@@ -74,6 +80,8 @@ def prepare(dataset: str, raw_dir: str | os.PathLike, data_dir: str | os.PathLik
       ValueError: a benchmark that is not one of `dataset`'s, or raw files that are not named
         like the dataset's samples.
     """
+    from data_prep import builders
+
     known = benchmark_names(dataset)
     names = list(benchmarks or known)
     unknown = [n for n in names if n not in known]
@@ -100,6 +108,8 @@ def prepare(dataset: str, raw_dir: str | os.PathLike, data_dir: str | os.PathLik
 def run(argv: Sequence[str] | None = None) -> None:
     """Command-line entry point."""
     import argparse
+
+    from data_prep import builders
 
     parser = argparse.ArgumentParser(prog="python -m data_prep.prepare",
                                      description=__doc__.split("\n")[0])
