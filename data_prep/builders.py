@@ -144,7 +144,7 @@ class _Loader:
             # Spawned, as the caller may run threads (JAX); the workers import only
             # data_prep.loaders (no TFDS), so they start in a fraction of a second.
             ctx = multiprocessing.get_context("spawn")
-            self._pool = ctx.Pool(self.num_workers)
+            self._pool = ctx.Pool(self.num_workers, initializer=loaders.init_worker)
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
