@@ -281,6 +281,9 @@ def _read_line_by_line(path: str | os.PathLike, raw: bytes) -> SkeletonSequence:
 # every byte with its neighbours, and positions found once (no Python loop per line or number).
 
 _DIGIT_BYTES = b"0123456789"
+# Maps the bytes a number or whitespace may hold (but digits, which are deleted) to themselves,
+# every other byte to 0.
+_NON_DIGIT_TABLE = bytes(b if b in b"+-.eE \t\r\n" else 0 for b in range(256))
 _FAST_WIDTH = 15  # Longest number converted by array arithmetic (its digits fit in 2**53).
 _POW10 = 10.0 ** np.arange(_FAST_WIDTH + 1)
 _BODY_LINES = 2 + NUM_JOINTS  # Body line, joint count line, joint lines.
@@ -288,13 +291,26 @@ _BODY_LINE_COUNTS = np.array([BODY_FIELDS, 1] + [JOINT_FIELDS] * NUM_JOINTS)
 _XYZ_TOKENS = (np.arange(NUM_JOINTS)[:, None] * JOINT_FIELDS + np.arange(3)).ravel()
 
 
-def _numbers_are_valid(raw: bytes, b: np.ndarray, space: np.ndarray, digit: np.ndarray) -> bool:
-    """Whether every whitespace-separated field of `raw` is a number that :func:`_fast_read`
-    may convert: ``[+-]?(\\d+\\.?\\d*|\\.\\d+)([eE][+-]?\\d{1,2})?``, the reference reader's
-    syntax with exponents of at most two digits (a field of up to 200 such characters is finite).
+def _find_all(raw: bytes, chars: bytes) -> np.ndarray:
+    """Sorted positions of the bytes `chars` in `raw` (for rare bytes: one search each)."""
+    found = []
+    for char in chars:
+        pos = raw.find(char)
+        while pos >= 0:
+            found.append(pos)
+            pos = raw.find(char, pos + 1)
+    return np.array(sorted(found), dtype=np.int64)
 
-    `b` is `raw` as a uint8 array (at least 2 bytes), `space` and `digit` its whitespace and
-    digit masks. The checks, on all bytes at once:
+
+def _numbers_are_valid(raw: bytes, b: np.ndarray, space: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray] | None:
+    """Checks that every whitespace-separated field of `raw` is a number that
+    :func:`_fast_read` may convert: ``[+-]?(\\d+\\.?\\d*|\\.\\d+)([eE][+-]?\\d{1,2})?``, the
+    reference reader's syntax with exponents of at most two digits (a field of up to 200 such
+    characters is finite).
+
+    `b` is `raw` as a uint8 array (at least 2 bytes), `space` its ``b <= 32`` mask. The checks,
+    on all bytes at once:
 
     1. Only digits, ``+-.eE`` and whitespace (space, tab, CR, LF).
     2. A sign starts a field or follows an exponent mark, and is followed by a digit or a point.
@@ -307,39 +323,49 @@ def _numbers_are_valid(raw: bytes, b: np.ndarray, space: np.ndarray, digit: np.n
     mark (2, 4), nothing but that sign and its digits follows the mark (4), so before the mark
     there are digits and at most one point (3), with a digit somewhere (2, 3, 4: a lone point,
     sign or mark has no digit next to it).
+
+    Returns:
+      None if a check fails; else the digit mask of `b` and the positions of the exponent marks.
     """
-    no_digits = raw.translate(None, _DIGIT_BYTES)
-    if no_digits.translate(None, b"+-.eE \t\r\n") or b".." in no_digits:
-        return False
+    no_digits = raw.translate(_NON_DIGIT_TABLE, _DIGIT_BYTES)
+    if b"\0" in no_digits:
+        return None
+    points = np.frombuffer(no_digits, dtype=np.uint8) == 46
+    if (points[1:] & points[:-1]).any():
+        return None
+    # With only those bytes left, ranges of byte values give the classes: "+" 43, "-" 45,
+    # "." 46, digits 48-57.
+    digit = b - np.uint8(48) < 10
     point = b == 46
-    digit_or_point = digit | point
+    digit_or_point = b - np.uint8(46) < 12
     if point[0] and not digit[1] or point[-1] and not digit[-2]:
-        return False
-    if (point[1:-1] & ~digit[:-2] & ~digit[2:]).any():
-        return False
-    sign = (b == 45) | (b == 43)
+        return None
+    if (point[1:-1] & ~(digit[:-2] | digit[2:])).any():
+        return None
+    sign = b - np.uint8(43) < 3
     if sign[-1] or (sign[:-1] & ~digit_or_point[1:]).any():
-        return False
+        return None
     inner_signs = np.count_nonzero(sign[1:] & ~space[:-1])  # Signs that do not start a field.
-    exponent_signs = 0
-    if b"e" in no_digits or b"E" in no_digits:
+    marks = _find_all(raw, b"eE") if b"e" in no_digits or b"E" in no_digits else \
+        np.zeros(0, dtype=np.int64)
+    if marks.size:
         n = b.size
-        marks = np.flatnonzero((b | np.uint8(32)) == 101)
 
         def at(i: np.ndarray) -> np.ndarray:  # The bytes at positions i; a space past the end.
             return np.where(i < n, b.take(np.minimum(i, n - 1)), np.uint8(32))
 
         if marks[0] == 0 or not digit_or_point[marks - 1].all():
-            return False
+            return None
         after = at(marks + 1)
-        signed = (after == 45) | (after == 43)
+        signed = after - np.uint8(43) < 3
         first = marks + 1 + signed
         d1, d2, d3 = at(first), at(first + 1), at(first + 2)
         if not ((d1 - np.uint8(48) < 10)
                 & ((d2 <= 32) | ((d2 - np.uint8(48) < 10) & (d3 <= 32)))).all():
-            return False
-        exponent_signs = np.count_nonzero(signed)
-    return inner_signs == exponent_signs  # Every sign inside a field follows an exponent mark.
+            return None
+        inner_signs -= np.count_nonzero(signed)
+    # Every sign inside a field follows an exponent mark.
+    return (digit, marks) if inner_signs == 0 else None
 
 
 def _fast_read(raw: bytes, xyz_only: bool) -> SkeletonSequence | None:
@@ -354,17 +380,16 @@ def _fast_read(raw: bytes, xyz_only: bool) -> SkeletonSequence | None:
     if len(raw) < 2:
         return None
     b = np.frombuffer(raw, dtype=np.uint8)
-    space = b <= 32  # Exactly the whitespace bytes, once the byte check has passed.
-    digit = (b - np.uint8(48)) < 10
-    if not _numbers_are_valid(raw, b, space, digit):
+    padded_space = np.empty(b.size + 2, dtype=bool)  # Whitespace before and after the file.
+    padded_space[0] = padded_space[-1] = True
+    space = np.less_equal(b, 32, out=padded_space[1:-1])  # Whitespace, once bytes are checked.
+    valid = _numbers_are_valid(raw, b, space)
+    if valid is None:
         return None
+    marks = valid[1]
 
     # Fields: runs of non-space bytes, [starts[k], ends[k]).
-    edges = np.flatnonzero(space[1:] != space[:-1]) + 1
-    if not space[0]:
-        edges = np.concatenate(([0], edges))
-    if not space[-1]:
-        edges = np.concatenate((edges, [b.size]))
+    edges = np.flatnonzero(padded_space[1:] != padded_space[:-1])
     starts, ends = edges[0::2], edges[1::2]
     if not starts.size or (ends - starts).max() > 200:
         return None
@@ -421,14 +446,14 @@ def _fast_read(raw: bytes, xyz_only: bool) -> SkeletonSequence | None:
 
     joint_tokens = first_token[body_lines + 2][:, None]
     if xyz_only:
-        joints = _fast_numbers(raw, b, starts, ends, joint_tokens + _XYZ_TOKENS)
+        joints = _fast_numbers(raw, b, starts, ends, marks, joint_tokens + _XYZ_TOKENS)
         joints = joints.reshape(-1, NUM_JOINTS, 3)
         body_info = np.zeros((body_lines.size, 0))
     else:
-        joints = _fast_numbers(raw, b, starts, ends,
+        joints = _fast_numbers(raw, b, starts, ends, marks,
                                joint_tokens + np.arange(NUM_JOINTS * JOINT_FIELDS))
         joints = joints.reshape(-1, NUM_JOINTS, JOINT_FIELDS)
-        body_info = _fast_numbers(raw, b, starts, ends,
+        body_info = _fast_numbers(raw, b, starts, ends, marks,
                                   id_token[:, None] + np.arange(1, BODY_FIELDS))
     return SkeletonSequence(num_frames=num_frames,
                             frame=np.repeat(np.arange(num_frames, dtype=np.int64), num_bodies),
@@ -436,8 +461,9 @@ def _fast_read(raw: bytes, xyz_only: bool) -> SkeletonSequence | None:
 
 
 def _fast_numbers(raw: bytes, b: np.ndarray, starts: np.ndarray, ends: np.ndarray,
-                  tokens: np.ndarray) -> np.ndarray:
-    """The exact float64 values of the (already validated) number tokens `tokens`.
+                  marks: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+    """The exact float64 values of the (already validated) number tokens `tokens`, given in
+    file order; `marks` are the positions of the file's exponent marks.
 
     Numbers of up to 15 characters without an exponent are computed with array arithmetic:
     each token, right-aligned in a (width, n) byte block, gives an integer mantissa (exact, as it
@@ -456,31 +482,33 @@ def _fast_numbers(raw: bytes, b: np.ndarray, starts: np.ndarray, ends: np.ndarra
     if int(end.min()) < width:  # Room for the block before the first token.
         b = np.frombuffer(b" " * width + raw, dtype=np.uint8)
         end = end + width
-    window = np.lib.stride_tricks.as_strided(b, shape=(b.size - width + 1, width),
-                                             strides=(1, 1), writeable=False)
-    block = window[end - width].T.copy()  # (width, n): column c holds byte c of each token.
-    cols = np.arange(width)[:, None]
-    inside = cols >= width - length
+        start = start + width
+        marks = marks + width
+    cols = np.arange(width, dtype=np.uint8)[:, None]
+    block = b[(end - width)[None, :] + cols]  # (width, n): column c holds byte c of each token.
+    inside = cols >= (width - length).astype(np.uint8)
     digit = block - np.uint8(48)
     digit *= (digit < 10) & inside  # Zero where there is no digit.
-    point = (block == 46) & inside
-    has_point = point.any(axis=0)
-    point_col = (point * cols.astype(np.uint8)).sum(axis=0, dtype=np.int64)
-    decimals = np.where(has_point, width - 1 - point_col, 0)
+    # Column of the point + 1 (0 without one): fields hold at most one point.
+    point_col = ((block == 46) & inside) * (cols + np.uint8(1))
+    point_col = point_col.sum(axis=0, dtype=np.uint8).astype(np.int64) - 1
+    decimals = np.where(point_col >= 0, width - 1 - point_col, 0)
     weight = _POW10[width - 1 - np.arange(width)]
     digits = digit.astype(np.float64)
     total = np.einsum("c,cn->n", weight, digits)
     # Digits left of the point sit one column too far left: their weight is 10x too large.
     # (Not `@`: BLAS threads cost more than they save on these shapes.)
-    digits *= cols < np.where(has_point, point_col, 0)
+    digits *= cols < point_col
     left = np.einsum("c,cn->n", weight, digits)
     value = (total - 9.0 * (left / 10.0)) / _POW10[decimals]
     np.negative(value, out=value, where=b[start] == 45)
     slow = length > width
-    if b"e" in raw or b"E" in raw:
-        slow |= (((block | np.uint8(32)) == 101) & inside).any(axis=0)
+    if marks.size:  # Tokens holding an exponent mark (tokens are in file order).
+        k = np.searchsorted(end, marks, side="right")
+        k = k[k < n]
+        slow[k[start[k] <= marks[:k.size]]] = True
     for k in np.flatnonzero(slow).tolist():
-        value[k] = float(raw[int(start[k]):int(end[k])])
+        value[k] = float(b[int(start[k]):int(end[k])].tobytes())
     return value.reshape(shape)
 
 
