@@ -38,7 +38,8 @@ from typing import Any, Callable, ClassVar, Iterable, Iterator, Sequence
 import numpy as np
 import tensorflow_datasets as tfds
 import tqdm
-from tensorflow_datasets.core import example_serializer, file_adapters
+from array_record.python import array_record_module
+from tensorflow_datasets.core import example_serializer
 
 from data_prep import kinetics, loaders, ntu, uestc
 from data_prep.loaders import Sample
@@ -125,9 +126,47 @@ class CorruptDataError(ValueError):
 # Reading samples (in worker processes: data_prep.loaders)
 
 
+class RecordCache:
+    """The outcome of every sample read so far in one run over a dataset's benchmarks, so that
+    each raw file is read once however many benchmarks use it.
+
+    A sample's record does not depend on the benchmark (the split only decides where it goes),
+    so a later benchmark copies the record from the shard where an earlier one wrote it; a
+    sample found empty or damaged keeps its reason. Only benchmarks that were built completely
+    contribute (:meth:`add`), and only the same sample (name, file, label) of the same builder
+    and dataset is reused. Holds a few dozen bytes per sample, not the records.
+    """
+
+    def __init__(self) -> None:
+        self._outcomes: dict[tuple[str, str, Sample], tuple[str, int] | Skip] = {}
+        self._readers: dict[str, Any] = {}
+
+    def add(self, key: tuple[str, str], outcomes: dict[Sample, tuple[str, int] | Skip]) -> None:
+        """Records the outcomes of one built benchmark: (shard file, index) or a Skip."""
+        self._outcomes.update({(*key, sample): where for sample, where in outcomes.items()})
+
+    def lookup(self, key: tuple[str, str], sample: Sample) -> tuple[str, int] | Skip | None:
+        """Where the record of `sample` is, or why it has none; None if it was not read."""
+        return self._outcomes.get((*key, sample))
+
+    def read(self, where: tuple[str, int]) -> bytes:
+        """The record at (shard file, index)."""
+        path, index = where
+        reader = self._readers.get(path)
+        if reader is None:
+            reader = self._readers[path] = array_record_module.ArrayRecordReader(
+                path, "readahead_buffer_size:0,max_parallelism:0")
+        return reader.read([index])[0]
+
+    def close(self) -> None:
+        for reader in self._readers.values():
+            reader.close()
+        self._readers.clear()
+
+
 class _Loader:
     """Runs :func:`loaders.process` over samples, in order, in this process or in a pool of
-    worker processes.
+    worker processes; samples with a known outcome (`known`) are not read again.
 
     At most ``num_workers * _TASKS_AHEAD_PER_WORKER`` tasks are in flight, so results never pile
     up faster than they are written.
@@ -153,32 +192,58 @@ class _Loader:
             self._pool.join()
             self._pool = None
 
-    def results(self, samples: list[Sample], desc: str
-                ) -> Iterator[tuple[Sample, loaders.Result]]:
-        """Each sample with its :func:`loaders.process` result, in order, with a progress
-        bar."""
-        chunks = [samples[i:i + _CHUNK] for i in range(0, len(samples), _CHUNK)]
+    def results(self, samples: list[Sample], desc: str,
+                known: Callable[[Sample], Any] = lambda sample: None
+                ) -> Iterator[tuple[Sample, Any]]:
+        """Each sample with its :func:`loaders.process` result or, where `known` gives one
+        (not None), with that, in order, with a progress bar."""
         bar = tqdm.tqdm(total=len(samples), desc=desc, unit="file", dynamic_ncols=True,
                         mininterval=1.0)
+        pending: collections.deque = collections.deque()  # (samples, task or None, known)
+        tasks = 0
+        ahead = self.num_workers * _TASKS_AHEAD_PER_WORKER
+        todo: list[Sample] = []
+
+        def submit() -> None:
+            nonlocal tasks
+            if todo:
+                chunk = list(todo)
+                todo.clear()
+                if self._pool is None:
+                    pending.append((chunk, loaders.process(*self._args, chunk), None))
+                else:
+                    pending.append((chunk, self._pool.apply_async(loaders.process,
+                                                                  (*self._args, chunk)), None))
+                tasks += 1
+
+        def ready() -> bool:  # Whether the oldest entry should be handed out now.
+            return bool(pending) and (pending[0][1] is None or tasks >= ahead)
+
+        def take() -> Iterator[tuple[Sample, Any]]:
+            nonlocal tasks
+            chunk, task, outcome = pending.popleft()
+            if task is None:
+                yield chunk[0], outcome
+            else:
+                tasks -= 1
+                yield from zip(chunk, task if isinstance(task, list) else task.get())
+            bar.update(len(chunk))
+
         try:
-            if self._pool is None:
-                for chunk in chunks:
-                    yield from zip(chunk, loaders.process(*self._args, chunk))
-                    bar.update(len(chunk))
-                return
-            pending: collections.deque = collections.deque()
-            ahead = self.num_workers * _TASKS_AHEAD_PER_WORKER
-            for chunk in chunks:
-                pending.append((chunk, self._pool.apply_async(loaders.process,
-                                                              (*self._args, chunk))))
-                if len(pending) >= ahead:
-                    done, result = pending.popleft()
-                    yield from zip(done, result.get())
-                    bar.update(len(done))
+            for sample in samples:
+                outcome = known(sample)
+                if outcome is None:
+                    todo.append(sample)
+                    if len(todo) == _CHUNK:
+                        submit()
+                else:
+                    submit()
+                    pending.append(([sample], None, outcome))
+                while ready():
+                    yield from take()
+            submit()
             while pending:
-                done, result = pending.popleft()
-                yield from zip(done, result.get())
-                bar.update(len(done))
+                yield from take()
         finally:
             bar.close()
 
@@ -208,6 +273,8 @@ class SkeletonBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
       raw_dir: the folder of raw files (what it must hold depends on the dataset).
       num_workers: processes that read files (default: all cores; 1: this process).
       skip_corrupt: build without damaged or inconsistent samples instead of failing.
+      record_cache: outcomes of samples read for other benchmarks of the dataset (see
+        :class:`RecordCache`); this build's are added to it once it is complete.
       **kwargs: for ``tfds.core.GeneratorBasedBuilder`` (``config``, ``data_dir``, ...).
     """
 
@@ -219,13 +286,16 @@ class SkeletonBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     shard_bytes: int = _SHARD_BYTES
 
     def __init__(self, *, raw_dir: str | os.PathLike | None = None,
-                 num_workers: int | None = None, skip_corrupt: bool = False, **kwargs: Any):
+                 num_workers: int | None = None, skip_corrupt: bool = False,
+                 record_cache: RecordCache | None = None, **kwargs: Any):
         kwargs.setdefault("file_format", "array_record")
         super().__init__(**kwargs)
         self.raw_dir = pathlib.Path(raw_dir) if raw_dir else None
         self.num_workers = (os.cpu_count() or 1) if num_workers is None else max(1, num_workers)
         self.skip_corrupt = skip_corrupt
+        self.record_cache = record_cache
         self.report: dict[str, Any] = {}
+        self._outcomes: dict[Sample, tuple[str, int] | Skip] = {}
         self._records_dir = pathlib.Path(self.data_dir)  # The final folder, not the temporary one.
 
     # -- what a dataset provides -------------------------------------------------------------
@@ -275,6 +345,29 @@ class SkeletonBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         """Unused, as :meth:`_split_generators`."""
         raise NotImplementedError("SkeletonBuilder writes its records in _download_and_prepare")
 
+    def download_and_prepare(self, *args: Any, **kwargs: Any) -> None:
+        """Builds the benchmark (see ``tfds.core.DatasetBuilder``); a complete build adds the
+        outcome of each sample it read to :attr:`record_cache`."""
+        self._outcomes = {}
+        super().download_and_prepare(*args, **kwargs)
+        if self.record_cache is not None and self._outcomes:
+            self.record_cache.add(self._cache_key, self._outcomes)
+        self._outcomes = {}
+
+    @property
+    def _cache_key(self) -> tuple[str, str]:
+        return (self.name, self.builder_config.dataset)
+
+    def _known(self, sample: Sample) -> tuple[str, int] | loaders.Result | None:
+        """The outcome of `sample` in another benchmark: its record's place, or the Result
+        that skipped it; None if it must be read."""
+        if self.record_cache is None:
+            return None
+        known = self.record_cache.lookup(self._cache_key, sample)
+        if isinstance(known, Skip):
+            return (known.sample, None, known.reason, known.detail)
+        return known
+
     def _download_and_prepare(self, dl_manager: Any, download_config: Any) -> None:
         """Reads every sample in parallel and streams the records into shards.
 
@@ -285,11 +378,13 @@ class SkeletonBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         skipped = {split: list(plan.skipped.get(split, [])) for split in plan.splits}
         written: dict[str, int] = {}
         split_infos = []
-        total = sum(len(samples) for samples in plan.splits.values())
+        total = sum(self._known(sample) is None
+                    for samples in plan.splits.values() for sample in samples)
         workers = min(self.num_workers, -(-total // _CHUNK))  # No more workers than tasks.
         with _Loader(type(self).load, self.RECORD_SHAPE, workers) as loader:
             for split, samples in plan.splits.items():
-                results = loader.results(samples, f"{self.builder_config.name}/{split}")
+                results = loader.results(samples, f"{self.builder_config.name}/{split}",
+                                         self._known)
                 info, count = self._write_split(split, results, skipped[split])
                 split_infos.append(info)
                 written[split] = count
@@ -310,58 +405,73 @@ class SkeletonBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         (pathlib.Path(self.data_dir) / REPORT_NAME).write_text(
             json.dumps(self.report, indent=2) + "\n")
 
-    def _write_split(self, split: str, results: Iterable[tuple[Sample, loaders.Result]],
+    def _write_split(self, split: str, results: Iterable[tuple[Sample, Any]],
                      skipped: list[Skip]) -> tuple[tfds.core.SplitInfo, int]:
         """Writes the records of `results` into shards as they arrive; records each sample not
-        written in `skipped`. Returns the split's info and its record count."""
+        written in `skipped`. Returns the split's info and its record count.
+
+        Shards are array_record files of one record per chunk, uncompressed (the skeletons are
+        already compressed; compressing again costs time and saves nothing).
+        """
         template = self._get_filename_template(split_name=split)
-        adapter = file_adapters.ADAPTER_FOR_FORMAT[self.info.file_format]
         folder = pathlib.Path(self.data_dir)
         shard_lengths: list[int] = []
-        num_bytes = 0
-        records = self._records(results, skipped)
-        pending = next(records, None)
-
-        def one_shard() -> Iterator[tuple[None, bytes]]:
-            """Records up to the shard size (at least one)."""
-            nonlocal pending, num_bytes
-            size = 0
-            while pending is not None and (size == 0 or size < self.shard_bytes):
-                yield None, pending
+        placed: list[tuple[Sample, int, int]] = []  # Sample, shard, index in the shard.
+        num_bytes = size = 0
+        writer = None
+        try:
+            for sample, record in self._records(results, skipped):
+                if writer is None or size >= self.shard_bytes:
+                    if writer is not None:
+                        writer.close()
+                    shard_lengths.append(0)
+                    size = 0
+                    writer = array_record_module.ArrayRecordWriter(
+                        os.fspath(folder / f"{split}.shard{len(shard_lengths) - 1:05d}.tmp"),
+                        "group_size:1,uncompressed")
+                writer.write(record)
+                placed.append((sample, len(shard_lengths) - 1, shard_lengths[-1]))
                 shard_lengths[-1] += 1
-                size += len(pending)
-                num_bytes += len(pending)
-                pending = next(records, None)
-
-        while pending is not None:
-            shard_lengths.append(0)
-            adapter.write_examples(folder / f"{split}.shard{len(shard_lengths) - 1:05d}.tmp",
-                                   one_shard())
-        for index in range(len(shard_lengths)):
-            (folder / f"{split}.shard{index:05d}.tmp").rename(
-                template.sharded_filepath(shard_index=index, num_shards=len(shard_lengths)))
+                size += len(record)
+                num_bytes += len(record)
+        finally:
+            if writer is not None:
+                writer.close()
+        names = [template.sharded_filepath(shard_index=index, num_shards=len(shard_lengths))
+                 for index in range(len(shard_lengths))]
+        for index, name in enumerate(names):
+            (folder / f"{split}.shard{index:05d}.tmp").rename(name)
+        for sample, shard, index in placed:
+            self._outcomes[sample] = (os.fspath(self._records_dir / names[shard].name), index)
         info = tfds.core.SplitInfo(name=split, shard_lengths=shard_lengths, num_bytes=num_bytes,
                                    filename_template=template)
         return info, sum(shard_lengths)
 
-    def _records(self, results: Iterable[tuple[Sample, loaders.Result]], skipped: list[Skip]
-                 ) -> Iterator[bytes]:
-        """The serialised records of `results`; samples without one go to `skipped` (an
-        unexpected failure raises)."""
+    def _records(self, results: Iterable[tuple[Sample, Any]], skipped: list[Skip]
+                 ) -> Iterator[tuple[Sample, bytes]]:
+        """The serialised records of `results` (a :data:`loaders.Result`, or the place of a
+        record another benchmark wrote); samples without one go to `skipped` (an unexpected
+        failure raises)."""
         features = self.info.features
         label, sample_name = features["label"], features["sample_name"]
         serializer = example_serializer.ExampleSerializer(features.get_serialized_info())
-        for sample, (name, skeleton, reason, detail) in results:
+        for sample, outcome in results:
+            if len(outcome) == 2:  # Written by another benchmark of the dataset.
+                yield sample, self.record_cache.read(outcome)
+                continue
+            name, skeleton, reason, detail = outcome
             if skeleton is not None:
                 # As features.encode_example({...}) encodes, with the skeleton already encoded
                 # (and checked) by the worker.
-                yield serializer.serialize_example({
+                yield sample, serializer.serialize_example({
                     "skeleton": skeleton, "label": label.encode_example(sample.label),
                     "sample_name": sample_name.encode_example(sample.name)})
             elif reason == "error":
                 raise RuntimeError(f"unexpected failure reading a sample: {detail}")
             else:
-                skipped.append(Skip(name, reason, detail))
+                skip = Skip(name, reason, detail)
+                self._outcomes[sample] = skip
+                skipped.append(skip)
 
     def _make_report(self, plan: SamplePlan, written: dict[str, int],
                      skipped: dict[str, list[Skip]]) -> dict[str, Any]:

@@ -6,7 +6,8 @@
 of its benchmarks (builder configs, e.g. ``ntu60_xsub`` and ``ntu60_xview``) becomes one TFDS
 dataset. Re-running skips benchmarks already built; an interrupted or failed run leaves only
 TFDS's hidden ``incomplete.*`` folders behind, never a half-written dataset. Files are read in
-``--num_workers`` processes (default: all cores).
+``--num_workers`` processes (default: all cores), each once however many benchmarks use it: a
+later benchmark copies the records an earlier one of the same run wrote.
 
 A ``prepare_report.json`` next to each benchmark's records lists every sample skipped and why.
 Damaged files (and, for Kinetics, labels that disagree or labelled files that are absent) make
@@ -55,7 +56,8 @@ def benchmark_names(dataset: str) -> tuple[str, ...]:
 def builder_for(name: str, data_dir: str | os.PathLike, **kwargs) -> builders.SkeletonBuilder:
     """The builder of benchmark `name` (e.g. 'synthetic_xsub') rooted at `data_dir`.
 
-    `kwargs` go to the builder: ``raw_dir``, ``num_workers``, ``skip_corrupt``.
+    `kwargs` go to the builder: ``raw_dir``, ``num_workers``, ``skip_corrupt``,
+    ``record_cache``.
     """
     configs = _configs()
     if name not in configs:
@@ -89,19 +91,23 @@ def prepare(dataset: str, raw_dir: str | os.PathLike, data_dir: str | os.PathLik
         raise ValueError(f"{unknown} are not benchmarks of {dataset}; expected some of "
                          f"{list(known)}")
     out = {}
-    for name in names:
-        builder = builder_for(name, data_dir, raw_dir=raw_dir, num_workers=num_workers,
-                              skip_corrupt=skip_corrupt)
-        if builder.is_prepared():
-            log.info("%s already prepared in %s", name, builder.data_dir)
-        else:
-            builder.download_and_prepare()
-            report = builder.report
-            counts = {s: v["examples"] for s, v in report["splits"].items()}
-            log.info("%s: %s examples, skipped %s; report %s", name, counts,
-                     report["skipped_by_reason"],
-                     pathlib.Path(builder.data_dir) / builders.REPORT_NAME)
-        out[name] = pathlib.Path(builder.data_dir)
+    cache = builders.RecordCache()  # Each raw file is read once for all the benchmarks.
+    try:
+        for name in names:
+            builder = builder_for(name, data_dir, raw_dir=raw_dir, num_workers=num_workers,
+                                  skip_corrupt=skip_corrupt, record_cache=cache)
+            if builder.is_prepared():
+                log.info("%s already prepared in %s", name, builder.data_dir)
+            else:
+                builder.download_and_prepare()
+                report = builder.report
+                counts = {s: v["examples"] for s, v in report["splits"].items()}
+                log.info("%s: %s examples, skipped %s; report %s", name, counts,
+                         report["skipped_by_reason"],
+                         pathlib.Path(builder.data_dir) / builders.REPORT_NAME)
+            out[name] = pathlib.Path(builder.data_dir)
+    finally:
+        cache.close()
     return out
 
 
