@@ -12,9 +12,10 @@ a benchmark has (:meth:`SkeletonBuilder.list_samples`), how one raw file is read
 
 How a benchmark is built:
 
-- Files are read, preprocessed and serialised in ``num_workers`` processes, a bounded number of
-  samples ahead of the writer, and written to array_record shards as they arrive, so memory does
-  not grow with the dataset.
+- Files are read, preprocessed and encoded in ``num_workers`` processes (:mod:`data_prep.loaders`),
+  a bounded number of samples ahead of the writer, and written to array_record shards as they
+  arrive, so memory does not grow with the dataset. Benchmarks built in one run share a
+  :class:`RecordCache`: each raw file is read once, later benchmarks copy the records.
 - TFDS writes into a hidden ``incomplete.*`` folder and renames it only when everything succeeded:
   an interrupted or failed build leaves no dataset that looks prepared.
 - Every sample that is not written is counted and listed, with its reason, in
