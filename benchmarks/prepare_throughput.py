@@ -16,6 +16,9 @@ prints one JSON line per measurement:
   of several hundred files or more.)
 - ``prepare_marginal``: files/s and frames/s per core between two corpus sizes, i.e. without the
   start-up cost (importing TFDS, starting workers).
+- ``prepare_dataset`` and ``prepare_dataset_marginal``: the same for the whole dataset command
+  (``--dataset=synthetic``: both benchmarks, xsub and xview, each raw file read once), files
+  counted once.
 """
 
 from __future__ import annotations
@@ -41,11 +44,13 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 
 def make_corpus(folder: pathlib.Path, count: int) -> list[pathlib.Path]:
     """At least `count` synthetic files (12 actions x 3 cameras x 2 replications per
-    performer), generated once into `folder`."""
+    performer), generated once into `folder`, in the order the corpus sizes take them."""
     performers = tuple(range(1, -(-count // 72) + 1))
-    return synthetic.generate(folder, seed=0, performers=performers, setups=(1,),
-                              min_frames=90, max_frames=110, num_workers=os.cpu_count() or 1,
-                              progress=False)
+    paths = synthetic.generate(folder, seed=0, performers=performers, setups=(1,),
+                               min_frames=90, max_frames=110, num_workers=os.cpu_count() or 1,
+                               progress=False)
+    # Performer by performer, so that the first files hold every camera (both xview splits).
+    return sorted(paths, key=lambda p: [synthetic.parse_name(p)[i] for i in (2, 1, 3, 4)])
 
 
 def tree_rss(root: int) -> int:
@@ -87,13 +92,13 @@ def measure_parse(paths: list[pathlib.Path], case: str = "parse") -> dict:
 
 
 def measure_prepare(raw_dir: pathlib.Path, data_dir: pathlib.Path, num_workers: int,
-                    frames: int) -> dict:
+                    frames: int, benchmarks: str = "synthetic_xsub") -> dict:
     files = len(list(raw_dir.glob("*.skeleton")))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "data_prep.prepare", "--dataset=synthetic",
-         f"--raw_dir={raw_dir}", f"--data_dir={data_dir}", "--benchmarks=synthetic_xsub",
+         f"--raw_dir={raw_dir}", f"--data_dir={data_dir}", f"--benchmarks={benchmarks}",
          f"--num_workers={num_workers}"],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     peak = 0
@@ -105,7 +110,8 @@ def measure_prepare(raw_dir: pathlib.Path, data_dir: pathlib.Path, num_workers: 
         raise RuntimeError(f"prepare failed with exit code {process.returncode}")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"case": "prepare", "files": files, "frames": frames, "workers": num_workers,
+    case = "prepare" if "," not in benchmarks else "prepare_dataset"
+    return {"case": case, "files": files, "frames": frames, "workers": num_workers,
             "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
             "files_per_s": round(files / wall, 1), "files_per_core_s": round(files / cpu, 1),
             "frames_per_core_s": round(frames / cpu), "peak_rss_mib": round(peak / 2**20, 1)}
@@ -123,7 +129,7 @@ def main() -> None:
         two_person = [p for p in corpus if synthetic.parse_name(p)[4] in
                       synthetic.TWO_PERSON_ACTIONS][:100]
         print(json.dumps(measure_parse(two_person, "parse_two_person")), flush=True)
-        previous = None
+        previous: dict[str, dict] = {}
         for size in sorted(args.sizes):
             case = work / f"raw_{size}"
             case.mkdir(parents=True, exist_ok=True)
@@ -134,18 +140,22 @@ def main() -> None:
             paths = sorted(case.glob("*.skeleton"))
             parse = measure_parse(paths)
             print(json.dumps(parse), flush=True)
-            data_dir = work / f"tfds_{size}"
-            shutil.rmtree(data_dir, ignore_errors=True)
-            result = measure_prepare(case, data_dir, args.num_workers, parse["frames"])
-            print(json.dumps(result), flush=True)
-            if previous is not None:
-                cpu = result["cpu_s"] - previous["cpu_s"]
-                files = result["files"] - previous["files"]
-                frames = result["frames"] - previous["frames"]
-                print(json.dumps({"case": "prepare_marginal", "files": files, "frames": frames,
-                                  "files_per_core_s": round(files / cpu, 1),
-                                  "frames_per_core_s": round(frames / cpu)}), flush=True)
-            previous = result
+            for benchmarks in ("synthetic_xsub", "synthetic_xsub,synthetic_xview"):
+                data_dir = work / f"tfds_{size}"
+                shutil.rmtree(data_dir, ignore_errors=True)
+                result = measure_prepare(case, data_dir, args.num_workers, parse["frames"],
+                                         benchmarks)
+                print(json.dumps(result), flush=True)
+                before = previous.get(result["case"])
+                if before is not None:
+                    cpu = result["cpu_s"] - before["cpu_s"]
+                    files = result["files"] - before["files"]
+                    frames = result["frames"] - before["frames"]
+                    print(json.dumps({"case": result["case"] + "_marginal", "files": files,
+                                      "frames": frames,
+                                      "files_per_core_s": round(files / cpu, 1),
+                                      "frames_per_core_s": round(frames / cpu)}), flush=True)
+                previous[result["case"]] = result
 
 
 if __name__ == "__main__":

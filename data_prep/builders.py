@@ -12,9 +12,10 @@ a benchmark has (:meth:`SkeletonBuilder.list_samples`), how one raw file is read
 
 How a benchmark is built:
 
-- Files are read, preprocessed and serialised in ``num_workers`` processes, a bounded number of
-  samples ahead of the writer, and written to array_record shards as they arrive, so memory does
-  not grow with the dataset.
+- Files are read, preprocessed and encoded in ``num_workers`` processes (:mod:`data_prep.loaders`),
+  a bounded number of samples ahead of the writer, and written to array_record shards as they
+  arrive, so memory does not grow with the dataset. Benchmarks built in one run share a
+  :class:`RecordCache`: each raw file is read once, later benchmarks copy the records.
 - TFDS writes into a hidden ``incomplete.*`` folder and renames it only when everything succeeded:
   an interrupted or failed build leaves no dataset that looks prepared.
 - Every sample that is not written is counted and listed, with its reason, in
@@ -33,16 +34,16 @@ import json
 import multiprocessing
 import os
 import pathlib
-import re
-import traceback
 from typing import Any, Callable, ClassVar, Iterable, Iterator, Sequence
 
 import numpy as np
 import tensorflow_datasets as tfds
 import tqdm
-from tensorflow_datasets.core import example_serializer, file_adapters
+from array_record.python import array_record_module
+from tensorflow_datasets.core import example_serializer
 
-from data_prep import kinetics, ntu, uestc
+from data_prep import kinetics, loaders, ntu, uestc
+from data_prep.loaders import Sample
 
 REPORT_NAME = "prepare_report.json"
 FAILED_REPORT_NAME = "prepare_report.failed.json"
@@ -70,20 +71,6 @@ _MAX_ERRORS_SHOWN = 100
 
 # --------------------------------------------------------------------------------------------
 # What a benchmark consists of
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Sample:
-    """One raw file to read: its sample name (the record's key), path and label.
-
-    ``label_source`` names the file the label comes from, when it is not the sample name
-    (Kinetics label files); the loader checks that the raw file agrees with it.
-    """
-
-    name: str
-    path: str
-    label: int
-    label_source: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -137,96 +124,67 @@ class CorruptDataError(ValueError):
 
 
 # --------------------------------------------------------------------------------------------
-# Loading one sample (runs in worker processes)
+# Reading samples (in worker processes: data_prep.loaders)
 
 
-def _load_ntu(sample: Sample) -> np.ndarray:
-    """An NTU RGB+D ``.skeleton`` file as ``(T, 2, 25, 3)``."""
-    return ntu.load_sample(sample.path).transpose(1, 3, 2, 0)
+class RecordCache:
+    """The outcome of every sample read so far in one run over a dataset's benchmarks, so that
+    each raw file is read once however many benchmarks use it.
 
+    A sample's record does not depend on the benchmark (the split only decides where it goes),
+    so a later benchmark copies the record from the shard where an earlier one wrote it; a
+    sample found empty or damaged keeps its reason. Only benchmarks that were built completely
+    contribute (:meth:`add`), and only the same sample (name, file, label) of the same builder
+    and dataset is reused. Holds a few dozen bytes per sample, not the records.
+    """
 
-_LABEL_INDEX_RE = re.compile(rb'"label_index"\s*:\s*(-?\d+)')
+    def __init__(self) -> None:
+        self._outcomes: dict[tuple[str, str, Sample], tuple[str, int] | Skip] = {}
+        self._readers: dict[str, Any] = {}
 
+    def add(self, key: tuple[str, str], outcomes: dict[Sample, tuple[str, int] | Skip]) -> None:
+        """Records the outcomes of one built benchmark: (shard file, index) or a Skip."""
+        self._outcomes.update({(*key, sample): where for sample, where in outcomes.items()})
 
-def _load_kinetics(sample: Sample) -> np.ndarray:
-    """A Kinetics video, after checking that its own label_index is the label file's."""
-    data = kinetics.load_sample(sample.path)  # Validates the whole file, label_index included.
-    raw = pathlib.Path(sample.path).read_bytes()
-    found = _LABEL_INDEX_RE.findall(raw)
-    own = int(found[0]) if len(found) == 1 else json.loads(raw)["label_index"]
-    if own != sample.label:
-        raise ntu.SkeletonFormatError(
-            sample.path, None, f"label_index {sample.label}, as {sample.label_source} gives for "
-            f"{sample.name!r} ({kinetics.action_names()[sample.label]})",
-            f"label_index {own} ({kinetics.action_names()[own]})")
-    return data.transpose(1, 3, 2, 0)
+    def lookup(self, key: tuple[str, str], sample: Sample) -> tuple[str, int] | Skip | None:
+        """Where the record of `sample` is, or why it has none; None if it was not read."""
+        return self._outcomes.get((*key, sample))
 
+    def read(self, where: tuple[str, int]) -> bytes:
+        """The record at (shard file, index)."""
+        path, index = where
+        reader = self._readers.get(path)
+        if reader is None:
+            reader = self._readers[path] = array_record_module.ArrayRecordReader(
+                path, "readahead_buffer_size:0,max_parallelism:0")
+        return reader.read([index])[0]
 
-def _load_uestc(sample: Sample) -> np.ndarray:
-    """A UESTC ``.txt`` or ``.mat`` file as ``(T, 1, 25, 3)``."""
-    return uestc.load_sample(sample.path).transpose(1, 3, 2, 0)
-
-
-def load_example(load: Callable[[Sample], np.ndarray], sample: Sample) -> dict[str, Any]:
-    """The record of one sample (before encoding)."""
-    return {"skeleton": np.ascontiguousarray(load(sample), dtype=np.float32),
-            "label": sample.label, "sample_name": sample.name}
-
-
-_worker_state: dict[str, Any] = {}
-
-
-def _init_worker(load: Callable[[Sample], np.ndarray], features: tfds.features.FeaturesDict
-                 ) -> None:
-    """Sets up a worker process (or this process) to run :func:`_process`."""
-    _worker_state["load"] = load
-    _worker_state["features"] = features
-    _worker_state["serializer"] = example_serializer.ExampleSerializer(
-        features.get_serialized_info())
-
-
-def _process(samples: Sequence[Sample]) -> list[tuple[str, bytes | None, str | None, str | None]]:
-    """Worker: (sample name, serialised record or None, skip reason, detail) per sample."""
-    load, features = _worker_state["load"], _worker_state["features"]
-    out = []
-    for sample in samples:
-        try:
-            example = load_example(load, sample)
-        except ntu.EmptySkeletonError as err:
-            out.append((sample.name, None, "empty", str(err)))
-            continue
-        except ntu.SkeletonFormatError as err:
-            out.append((sample.name, None, "corrupt", str(err)))
-            continue
-        except Exception:  # A bug or an environment problem: fail, naming the file.
-            out.append((sample.name, None, "error", f"{sample.path}:\n{traceback.format_exc()}"))
-            continue
-        encoded = features.encode_example(example)
-        out.append((sample.name, _worker_state["serializer"].serialize_example(encoded), None,
-                    None))
-    return out
+    def close(self) -> None:
+        for reader in self._readers.values():
+            reader.close()
+        self._readers.clear()
 
 
 class _Loader:
-    """Runs :func:`_process` over samples, in order, in this process or in a process pool.
+    """Runs :func:`loaders.process` over samples, in order, in this process or in a pool of
+    worker processes; samples with a known outcome (`known`) are not read again.
 
     At most ``num_workers * _TASKS_AHEAD_PER_WORKER`` tasks are in flight, so results never pile
     up faster than they are written.
     """
 
-    def __init__(self, load: Callable[[Sample], np.ndarray],
-                 features: tfds.features.FeaturesDict, num_workers: int):
+    def __init__(self, load: Callable[[Sample], np.ndarray], frame_shape: tuple[int, ...],
+                 num_workers: int):
         self.num_workers = num_workers
-        self._args = (load, features)
+        self._args = (load, frame_shape)
         self._pool = None
 
     def __enter__(self) -> "_Loader":
-        if self.num_workers > 1:  # Worker processes start in about a second each.
-            ctx = multiprocessing.get_context("spawn")  # The caller may run threads (JAX).
-            self._pool = ctx.Pool(self.num_workers, initializer=_init_worker,
-                                  initargs=self._args)
-        else:
-            _init_worker(*self._args)
+        if self.num_workers > 1:
+            # Spawned, as the caller may run threads (JAX); the workers import only
+            # data_prep.loaders (no TFDS), so they start in a fraction of a second.
+            ctx = multiprocessing.get_context("spawn")
+            self._pool = ctx.Pool(self.num_workers, initializer=loaders.init_worker)
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -235,30 +193,58 @@ class _Loader:
             self._pool.join()
             self._pool = None
 
-    def results(self, samples: list[Sample], desc: str
-                ) -> Iterator[tuple[str, bytes | None, str | None, str | None]]:
-        """:func:`_process` output for each sample, in order, with a progress bar."""
-        chunks = [samples[i:i + _CHUNK] for i in range(0, len(samples), _CHUNK)]
+    def results(self, samples: list[Sample], desc: str,
+                known: Callable[[Sample], Any] = lambda sample: None
+                ) -> Iterator[tuple[Sample, Any]]:
+        """Each sample with its :func:`loaders.process` result or, where `known` gives one
+        (not None), with that, in order, with a progress bar."""
         bar = tqdm.tqdm(total=len(samples), desc=desc, unit="file", dynamic_ncols=True,
                         mininterval=1.0)
+        pending: collections.deque = collections.deque()  # (samples, task or None, known)
+        tasks = 0
+        ahead = self.num_workers * _TASKS_AHEAD_PER_WORKER
+        todo: list[Sample] = []
+
+        def submit() -> None:
+            nonlocal tasks
+            if todo:
+                chunk = list(todo)
+                todo.clear()
+                if self._pool is None:
+                    pending.append((chunk, loaders.process(*self._args, chunk), None))
+                else:
+                    pending.append((chunk, self._pool.apply_async(loaders.process,
+                                                                  (*self._args, chunk)), None))
+                tasks += 1
+
+        def ready() -> bool:  # Whether the oldest entry should be handed out now.
+            return bool(pending) and (pending[0][1] is None or tasks >= ahead)
+
+        def take() -> Iterator[tuple[Sample, Any]]:
+            nonlocal tasks
+            chunk, task, outcome = pending.popleft()
+            if task is None:
+                yield chunk[0], outcome
+            else:
+                tasks -= 1
+                yield from zip(chunk, task if isinstance(task, list) else task.get())
+            bar.update(len(chunk))
+
         try:
-            if self._pool is None:
-                for chunk in chunks:
-                    yield from _process(chunk)
-                    bar.update(len(chunk))
-                return
-            pending: collections.deque = collections.deque()
-            ahead = self.num_workers * _TASKS_AHEAD_PER_WORKER
-            for chunk in chunks:
-                pending.append(self._pool.apply_async(_process, (chunk,)))
-                if len(pending) >= ahead:
-                    done = pending.popleft().get()
-                    yield from done
-                    bar.update(len(done))
+            for sample in samples:
+                outcome = known(sample)
+                if outcome is None:
+                    todo.append(sample)
+                    if len(todo) == _CHUNK:
+                        submit()
+                else:
+                    submit()
+                    pending.append(([sample], None, outcome))
+                while ready():
+                    yield from take()
+            submit()
             while pending:
-                done = pending.popleft().get()
-                yield from done
-                bar.update(len(done))
+                yield from take()
         finally:
             bar.close()
 
@@ -288,6 +274,8 @@ class SkeletonBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
       raw_dir: the folder of raw files (what it must hold depends on the dataset).
       num_workers: processes that read files (default: all cores; 1: this process).
       skip_corrupt: build without damaged or inconsistent samples instead of failing.
+      record_cache: outcomes of samples read for other benchmarks of the dataset (see
+        :class:`RecordCache`); this build's are added to it once it is complete.
       **kwargs: for ``tfds.core.GeneratorBasedBuilder`` (``config``, ``data_dir``, ...).
     """
 
@@ -299,13 +287,16 @@ class SkeletonBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     shard_bytes: int = _SHARD_BYTES
 
     def __init__(self, *, raw_dir: str | os.PathLike | None = None,
-                 num_workers: int | None = None, skip_corrupt: bool = False, **kwargs: Any):
+                 num_workers: int | None = None, skip_corrupt: bool = False,
+                 record_cache: RecordCache | None = None, **kwargs: Any):
         kwargs.setdefault("file_format", "array_record")
         super().__init__(**kwargs)
         self.raw_dir = pathlib.Path(raw_dir) if raw_dir else None
         self.num_workers = (os.cpu_count() or 1) if num_workers is None else max(1, num_workers)
         self.skip_corrupt = skip_corrupt
+        self.record_cache = record_cache
         self.report: dict[str, Any] = {}
+        self._outcomes: dict[Sample, tuple[str, int] | Skip] = {}
         self._records_dir = pathlib.Path(self.data_dir)  # The final folder, not the temporary one.
 
     # -- what a dataset provides -------------------------------------------------------------
@@ -355,6 +346,29 @@ class SkeletonBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         """Unused, as :meth:`_split_generators`."""
         raise NotImplementedError("SkeletonBuilder writes its records in _download_and_prepare")
 
+    def download_and_prepare(self, *args: Any, **kwargs: Any) -> None:
+        """Builds the benchmark (see ``tfds.core.DatasetBuilder``); a complete build adds the
+        outcome of each sample it read to :attr:`record_cache`."""
+        self._outcomes = {}
+        super().download_and_prepare(*args, **kwargs)
+        if self.record_cache is not None and self._outcomes:
+            self.record_cache.add(self._cache_key, self._outcomes)
+        self._outcomes = {}
+
+    @property
+    def _cache_key(self) -> tuple[str, str]:
+        return (self.name, self.builder_config.dataset)
+
+    def _known(self, sample: Sample) -> tuple[str, int] | loaders.Result | None:
+        """The outcome of `sample` in another benchmark: its record's place, or the Result
+        that skipped it; None if it must be read."""
+        if self.record_cache is None:
+            return None
+        known = self.record_cache.lookup(self._cache_key, sample)
+        if isinstance(known, Skip):
+            return (known.sample, None, known.reason, known.detail)
+        return known
+
     def _download_and_prepare(self, dl_manager: Any, download_config: Any) -> None:
         """Reads every sample in parallel and streams the records into shards.
 
@@ -365,11 +379,13 @@ class SkeletonBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         skipped = {split: list(plan.skipped.get(split, [])) for split in plan.splits}
         written: dict[str, int] = {}
         split_infos = []
-        total = sum(len(samples) for samples in plan.splits.values())
+        total = sum(self._known(sample) is None
+                    for samples in plan.splits.values() for sample in samples)
         workers = min(self.num_workers, -(-total // _CHUNK))  # No more workers than tasks.
-        with _Loader(type(self).load, self.info.features, workers) as loader:
+        with _Loader(type(self).load, self.RECORD_SHAPE, workers) as loader:
             for split, samples in plan.splits.items():
-                results = loader.results(samples, f"{self.builder_config.name}/{split}")
+                results = loader.results(samples, f"{self.builder_config.name}/{split}",
+                                         self._known)
                 info, count = self._write_split(split, results, skipped[split])
                 split_infos.append(info)
                 written[split] = count
@@ -390,53 +406,73 @@ class SkeletonBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         (pathlib.Path(self.data_dir) / REPORT_NAME).write_text(
             json.dumps(self.report, indent=2) + "\n")
 
-    def _write_split(self, split: str,
-                     results: Iterable[tuple[str, bytes | None, str | None, str | None]],
+    def _write_split(self, split: str, results: Iterable[tuple[Sample, Any]],
                      skipped: list[Skip]) -> tuple[tfds.core.SplitInfo, int]:
-        """Writes the serialised records of `results` into shards as they arrive; records each
-        sample not written in `skipped`. Returns the split's info and its record count."""
+        """Writes the records of `results` into shards as they arrive; records each sample not
+        written in `skipped`. Returns the split's info and its record count.
+
+        Shards are array_record files of one record per chunk, uncompressed (the skeletons are
+        already compressed; compressing again costs time and saves nothing).
+        """
         template = self._get_filename_template(split_name=split)
-        adapter = file_adapters.ADAPTER_FOR_FORMAT[self.info.file_format]
         folder = pathlib.Path(self.data_dir)
         shard_lengths: list[int] = []
-        num_bytes = 0
-        records = self._records(results, skipped)
-        pending = next(records, None)
-
-        def one_shard() -> Iterator[tuple[None, bytes]]:
-            """Records up to the shard size (at least one)."""
-            nonlocal pending, num_bytes
-            size = 0
-            while pending is not None and (size == 0 or size < self.shard_bytes):
-                yield None, pending
+        placed: list[tuple[Sample, int, int]] = []  # Sample, shard, index in the shard.
+        num_bytes = size = 0
+        writer = None
+        try:
+            for sample, record in self._records(results, skipped):
+                if writer is None or size >= self.shard_bytes:
+                    if writer is not None:
+                        writer.close()
+                    shard_lengths.append(0)
+                    size = 0
+                    writer = array_record_module.ArrayRecordWriter(
+                        os.fspath(folder / f"{split}.shard{len(shard_lengths) - 1:05d}.tmp"),
+                        "group_size:1,uncompressed")
+                writer.write(record)
+                placed.append((sample, len(shard_lengths) - 1, shard_lengths[-1]))
                 shard_lengths[-1] += 1
-                size += len(pending)
-                num_bytes += len(pending)
-                pending = next(records, None)
-
-        while pending is not None:
-            shard_lengths.append(0)
-            adapter.write_examples(folder / f"{split}.shard{len(shard_lengths) - 1:05d}.tmp",
-                                   one_shard())
-        for index in range(len(shard_lengths)):
-            (folder / f"{split}.shard{index:05d}.tmp").rename(
-                template.sharded_filepath(shard_index=index, num_shards=len(shard_lengths)))
+                size += len(record)
+                num_bytes += len(record)
+        finally:
+            if writer is not None:
+                writer.close()
+        names = [template.sharded_filepath(shard_index=index, num_shards=len(shard_lengths))
+                 for index in range(len(shard_lengths))]
+        for index, name in enumerate(names):
+            (folder / f"{split}.shard{index:05d}.tmp").rename(name)
+        for sample, shard, index in placed:
+            self._outcomes[sample] = (os.fspath(self._records_dir / names[shard].name), index)
         info = tfds.core.SplitInfo(name=split, shard_lengths=shard_lengths, num_bytes=num_bytes,
                                    filename_template=template)
         return info, sum(shard_lengths)
 
-    @staticmethod
-    def _records(results: Iterable[tuple[str, bytes | None, str | None, str | None]],
-                 skipped: list[Skip]) -> Iterator[bytes]:
-        """The records of `results`; samples without one go to `skipped` (an unexpected
+    def _records(self, results: Iterable[tuple[Sample, Any]], skipped: list[Skip]
+                 ) -> Iterator[tuple[Sample, bytes]]:
+        """The serialised records of `results` (a :data:`loaders.Result`, or the place of a
+        record another benchmark wrote); samples without one go to `skipped` (an unexpected
         failure raises)."""
-        for name, record, reason, detail in results:
-            if record is not None:
-                yield record
+        features = self.info.features
+        label, sample_name = features["label"], features["sample_name"]
+        serializer = example_serializer.ExampleSerializer(features.get_serialized_info())
+        for sample, outcome in results:
+            if len(outcome) == 2:  # Written by another benchmark of the dataset.
+                yield sample, self.record_cache.read(outcome)
+                continue
+            name, skeleton, reason, detail = outcome
+            if skeleton is not None:
+                # As features.encode_example({...}) encodes, with the skeleton already encoded
+                # (and checked) by the worker.
+                yield sample, serializer.serialize_example({
+                    "skeleton": skeleton, "label": label.encode_example(sample.label),
+                    "sample_name": sample_name.encode_example(sample.name)})
             elif reason == "error":
                 raise RuntimeError(f"unexpected failure reading a sample: {detail}")
             else:
-                skipped.append(Skip(name, reason, detail))
+                skip = Skip(name, reason, detail)
+                self._outcomes[sample] = skip
+                skipped.append(skip)
 
     def _make_report(self, plan: SamplePlan, written: dict[str, int],
                      skipped: dict[str, list[Skip]]) -> dict[str, Any]:
@@ -525,7 +561,7 @@ class NtuSkeleton(SkeletonBuilder):
     BUILDER_CONFIGS = _ntu_configs()
     MANUAL_DOWNLOAD_INSTRUCTIONS = "raw_dir must hold the .skeleton files."
     RECORD_SHAPE = (ntu.MAX_PERSONS, ntu.NUM_JOINTS, 3)
-    load = staticmethod(_load_ntu)
+    load = staticmethod(loaders.load_ntu)
 
     @property
     def family(self) -> NtuFamily:
@@ -586,7 +622,7 @@ class KineticsSkeleton(SkeletonBuilder):
                                     "kinetics_train_label.json and kinetics_val_label.json.")
     RECORD_SHAPE = (kinetics.MAX_PERSONS, kinetics.NUM_JOINTS, 3)
     SPLITS = ("train", "val")
-    load = staticmethod(_load_kinetics)
+    load = staticmethod(loaders.load_kinetics)
 
     def class_names(self) -> Sequence[str]:
         return kinetics.action_names()
@@ -640,7 +676,7 @@ class UestcSkeleton(SkeletonBuilder):
         for benchmark in uestc.BENCHMARKS]
     MANUAL_DOWNLOAD_INSTRUCTIONS = "raw_dir must hold the _skeleton.txt or _skeleton.mat files."
     RECORD_SHAPE = (1, uestc.NUM_JOINTS, 3)
-    load = staticmethod(_load_uestc)
+    load = staticmethod(loaders.load_uestc)
 
     def class_names(self) -> Sequence[str]:
         # The dataset numbers its aerobic exercises; it publishes no names for them.

@@ -277,66 +277,95 @@ def _read_line_by_line(path: str | os.PathLike, raw: bytes) -> SkeletonSequence:
     )
 
 
-# The fast reader works on whole-file byte arrays instead of lines. Every byte is given a class:
-# 0 digit, 1 sign, 2 point, 3 exponent mark, 4 whitespace, 5 anything else.
+# The fast reader works on whole-file byte arrays instead of lines: element-wise comparisons of
+# every byte with its neighbours, and positions found once (no Python loop per line or number).
+
 _DIGIT_BYTES = b"0123456789"
-_CLASS_TABLE = bytes(0 if b in _DIGIT_BYTES else 1 if b in b"+-" else 2 if b in b"." else
-                     3 if b in b"eE" else 4 if b in b" \t\r\n" else 5 for b in range(256))
-
-# A number, [+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?, as an automaton over the classes 0-3;
-# state 0 is "between numbers", reached again through whitespace from an accepting state.
-_NUMBER_AUTOMATON = {0: {1: 1, 0: 2, 2: 4}, 1: {0: 2, 2: 4}, 2: {0: 2, 2: 3, 3: 6},
-                     3: {0: 5, 3: 6}, 4: {0: 5}, 5: {0: 5, 3: 6}, 6: {1: 7, 0: 8},
-                     7: {0: 8}, 8: {0: 8}}
-_NUMBER_ACCEPTS = frozenset({2, 3, 5, 8})
-# The same language with the digits deleted: sign? point? (exponent sign?)?.
-_NO_DIGIT_AUTOMATON = {0: {1: 1, 2: 2, 3: 3}, 1: {2: 2, 3: 3}, 2: {3: 3}, 3: {1: 4}, 4: {}}
-_NO_DIGIT_ACCEPTS = frozenset(_NO_DIGIT_AUTOMATON)
-
-
-def _forbidden_trigrams(automaton: dict[int, dict[int, int]], accepts: frozenset[int]
-                        ) -> np.ndarray:
-    """(125,) bool: which class trigrams (code 25a + 5b + c) no path of the automaton reads."""
-
-    def step(state: int | None, cls: int) -> int | None:
-        if state is None:
-            return None
-        if cls == 4:
-            return 0 if state == 0 or state in accepts else None
-        return automaton[state].get(cls)
-
-    forbidden = np.ones(125, dtype=bool)
-    for code in range(125):
-        trigram = (code // 25, code // 5 % 5, code % 5)
-        for state in automaton:
-            end = state
-            for cls in trigram:
-                end = step(end, cls)
-            if end is not None:
-                forbidden[code] = False
-                break
-    return forbidden
-
-
-# A whitespace-separated sequence of class-0..3 runs is a sequence of valid numbers exactly when
-# no trigram of its classes is forbidden for numbers and no trigram of its digit-free classes is
-# forbidden for the digit-free language (the second check catches "1.2.3", "1e5e5", "1e5.3").
-_FORBIDDEN_TRIGRAMS = _forbidden_trigrams(_NUMBER_AUTOMATON, _NUMBER_ACCEPTS)
-_FORBIDDEN_NO_DIGIT_TRIGRAMS = _forbidden_trigrams(_NO_DIGIT_AUTOMATON, _NO_DIGIT_ACCEPTS)
-
+# Maps the bytes a number or whitespace may hold (but digits, which are deleted) to themselves,
+# every other byte to 0.
+_NON_DIGIT_TABLE = bytes(b if b in b"+-.eE \t\r\n" else 0 for b in range(256))
 _FAST_WIDTH = 15  # Longest number converted by array arithmetic (its digits fit in 2**53).
-_POW10 = 10.0 ** np.arange(_FAST_WIDTH)
+_POW10 = 10.0 ** np.arange(_FAST_WIDTH + 1)
 _BODY_LINES = 2 + NUM_JOINTS  # Body line, joint count line, joint lines.
+_BODY_LINE_COUNTS = np.array([BODY_FIELDS, 1] + [JOINT_FIELDS] * NUM_JOINTS)
 _XYZ_TOKENS = (np.arange(NUM_JOINTS)[:, None] * JOINT_FIELDS + np.arange(3)).ravel()
 
 
-def _has_forbidden_trigram(c: np.ndarray, forbidden: np.ndarray) -> bool:
-    """Whether the class array `c` holds a trigram marked in `forbidden`."""
-    code = c[:-2] * np.uint8(5)
-    code += c[1:-1]
-    code *= np.uint8(5)
-    code += c[2:]
-    return bool(forbidden.take(code).any())
+def _find_all(raw: bytes, chars: bytes) -> np.ndarray:
+    """Sorted positions of the bytes `chars` in `raw` (for rare bytes: one search each)."""
+    found = []
+    for char in chars:
+        pos = raw.find(char)
+        while pos >= 0:
+            found.append(pos)
+            pos = raw.find(char, pos + 1)
+    return np.array(sorted(found), dtype=np.int64)
+
+
+def _numbers_are_valid(raw: bytes, b: np.ndarray, space: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray] | None:
+    """Checks that every whitespace-separated field of `raw` is a number that
+    :func:`_fast_read` may convert: ``[+-]?(\\d+\\.?\\d*|\\.\\d+)([eE][+-]?\\d{1,2})?``, the
+    reference reader's syntax with exponents of at most two digits (a field of up to 200 such
+    characters is finite).
+
+    `b` is `raw` as a uint8 array (at least 2 bytes), `space` its ``b <= 32`` mask. The checks,
+    on all bytes at once:
+
+    1. Only digits, ``+-.eE`` and whitespace (space, tab, CR, LF).
+    2. A sign starts a field or follows an exponent mark, and is followed by a digit or a point.
+    3. A point has a digit next to it, and no other point in its field (with the digits
+       deleted, no two points touch).
+    4. An exponent mark (few: checked one by one, as arrays) follows a digit or a point, and is
+       followed by an optional sign and one or two digits that end the field.
+
+    Together they give the syntax: a field's signs are at its start or after its one exponent
+    mark (2, 4), nothing but that sign and its digits follows the mark (4), so before the mark
+    there are digits and at most one point (3), with a digit somewhere (2, 3, 4: a lone point,
+    sign or mark has no digit next to it).
+
+    Returns:
+      None if a check fails; else the digit mask of `b` and the positions of the exponent marks.
+    """
+    no_digits = raw.translate(_NON_DIGIT_TABLE, _DIGIT_BYTES)
+    if b"\0" in no_digits:
+        return None
+    points = np.frombuffer(no_digits, dtype=np.uint8) == 46
+    if (points[1:] & points[:-1]).any():
+        return None
+    # With only those bytes left, ranges of byte values give the classes: "+" 43, "-" 45,
+    # "." 46, digits 48-57.
+    digit = b - np.uint8(48) < 10
+    point = b == 46
+    digit_or_point = b - np.uint8(46) < 12
+    if point[0] and not digit[1] or point[-1] and not digit[-2]:
+        return None
+    if (point[1:-1] & ~(digit[:-2] | digit[2:])).any():
+        return None
+    sign = b - np.uint8(43) < 3
+    if sign[-1] or (sign[:-1] & ~digit_or_point[1:]).any():
+        return None
+    inner_signs = np.count_nonzero(sign[1:] & ~space[:-1])  # Signs that do not start a field.
+    marks = _find_all(raw, b"eE") if b"e" in no_digits or b"E" in no_digits else \
+        np.zeros(0, dtype=np.int64)
+    if marks.size:
+        n = b.size
+
+        def at(i: np.ndarray) -> np.ndarray:  # The bytes at positions i; a space past the end.
+            return np.where(i < n, b.take(np.minimum(i, n - 1)), np.uint8(32))
+
+        if marks[0] == 0 or not digit_or_point[marks - 1].all():
+            return None
+        after = at(marks + 1)
+        signed = after - np.uint8(43) < 3
+        first = marks + 1 + signed
+        d1, d2, d3 = at(first), at(first + 1), at(first + 2)
+        if not ((d1 - np.uint8(48) < 10)
+                & ((d2 <= 32) | ((d2 - np.uint8(48) < 10) & (d3 <= 32)))).all():
+            return None
+        inner_signs -= np.count_nonzero(signed)
+    # Every sign inside a field follows an exponent mark.
+    return (digit, marks) if inner_signs == 0 else None
 
 
 def _fast_read(raw: bytes, xyz_only: bool) -> SkeletonSequence | None:
@@ -344,103 +373,97 @@ def _fast_read(raw: bytes, xyz_only: bool) -> SkeletonSequence | None:
 
     Returns exactly what :func:`_read_line_by_line` returns (with ``xyz_only``, ``joints`` holds
     only x, y, z and ``body_info`` is empty). It declines, rather than judges, every file that
-    is damaged or merely unusual (a joint count written ``025``, a 3-digit exponent, a number
-    longer than 200 characters), so the reference reader decides those and reports damage.
+    is damaged or merely unusual (a joint count written ``025``, a body count written ``01``, a
+    3-digit exponent, a number longer than 200 characters), so the reference reader decides
+    those and reports damage.
     """
-    classes = raw.translate(_CLASS_TABLE)
-    if not raw or b"\x05" in classes:
+    if len(raw) < 2:
         return None
-    # The classes with whitespace on both sides, and room after the end for the exponent check.
-    padded = np.frombuffer(b"\x04" + classes + b"\x04\x04\x04\x04", dtype=np.uint8)
-    if _has_forbidden_trigram(padded[:-3], _FORBIDDEN_TRIGRAMS):
+    b = np.frombuffer(raw, dtype=np.uint8)
+    padded_space = np.empty(b.size + 2, dtype=bool)  # Whitespace before and after the file.
+    padded_space[0] = padded_space[-1] = True
+    space = np.less_equal(b, 32, out=padded_space[1:-1])  # Whitespace, once bytes are checked.
+    valid = _numbers_are_valid(raw, b, space)
+    if valid is None:
         return None
-    no_digits = raw.translate(_CLASS_TABLE, _DIGIT_BYTES)
-    if _has_forbidden_trigram(np.frombuffer(b"\x04" + no_digits + b"\x04", dtype=np.uint8),
-                              _FORBIDDEN_NO_DIGIT_TRIGRAMS):
-        return None
-    # Numbers of at most 200 characters with exponents of at most two digits are finite.
-    if b"\x03" in no_digits:
-        exponent = np.flatnonzero(padded == 3)
-        exponent += (padded[exponent + 1] == 1)  # Skip the exponent's sign.
-        if (padded[exponent + 3] == 0).any():
-            return None
+    marks = valid[1]
 
-    data = np.frombuffer(raw, dtype=np.uint8)
-    nonspace = padded[:-3] != 4
-    edges = np.flatnonzero(nonspace[1:] != nonspace[:-1])
+    # Fields: runs of non-space bytes, [starts[k], ends[k]).
+    edges = np.flatnonzero(padded_space[1:] != padded_space[:-1])
     starts, ends = edges[0::2], edges[1::2]
-    if (ends - starts).max(initial=0) > 200:
+    if not starts.size or (ends - starts).max() > 200:
         return None
-    line_starts = np.flatnonzero(data == 10) + 1
+    line_starts = np.flatnonzero(b == 10) + 1
     if raw.endswith(b"\n"):
         line_starts = line_starts[:-1]  # No line after the last newline.
-    first_token = np.searchsorted(starts, line_starts)
-    first_token = np.concatenate(([0], first_token))
-    counts = np.diff(first_token, append=len(starts))
-    num_lines = len(counts)
+    first_token = np.searchsorted(starts, np.concatenate(([0], line_starts)))
+    counts = np.diff(first_token, append=starts.size)  # Fields per line.
+    num_lines = counts.size
 
-    def count_on(line: int) -> int | None:
-        """The non-negative integer alone on a line, or None."""
-        if line >= num_lines or counts[line] != 1:
-            return None
-        k = first_token[line]
-        field = raw[starts[k]:ends[k]]
-        return int(field) if field.isdigit() else None
+    def single(tokens: np.ndarray, length: int) -> np.ndarray:
+        """Whether each token has `length` bytes."""
+        return ends[tokens] - starts[tokens] == length
 
-    num_frames = count_on(0)
-    if num_frames is None:
+    # Line 0: the frame count. Then frames: a body count line, then per body a group of 27
+    # lines (body line, joint count line, joint lines); then only blank lines.
+    frame_count = raw[starts[0]:ends[0]]
+    if counts[0] != 1 or not frame_count.isdigit():
         return None
-    frame: list[int] = []
-    body_line: list[int] = []
-    line = 1
-    for t in range(num_frames):
-        num_bodies = count_on(line)
-        if num_bodies is None or num_bodies > MAX_KINECT_BODIES:
-            return None
-        frame.extend([t] * num_bodies)
-        body_line.extend(range(line + 1, line + 1 + _BODY_LINES * num_bodies, _BODY_LINES))
-        line += 1 + _BODY_LINES * num_bodies
-        if line > num_lines:
-            return None
-    if counts[line:].any():
+    num_frames = int(frame_count)
+    body_lines = np.flatnonzero(counts == BODY_FIELDS)
+    groups = body_lines[:, None] + np.arange(_BODY_LINES)
+    if body_lines.size and (groups[-1, -1] >= num_lines or not np.array_equal(
+            counts[groups], np.broadcast_to(_BODY_LINE_COUNTS, groups.shape))):
         return None
-
-    lines = np.asarray(body_line, dtype=np.int64)
-    block = lines[:, None] + np.arange(_BODY_LINES)  # (B, 27) line numbers of each body.
-    expected = np.array([BODY_FIELDS, 1] + [JOINT_FIELDS] * NUM_JOINTS)
-    if not np.array_equal(counts[block], np.broadcast_to(expected, block.shape)):
+    in_group = np.zeros(num_lines, dtype=bool)
+    in_group[groups] = True
+    other = np.flatnonzero(~in_group[1:]) + 1  # Body count lines, then blank lines.
+    frame_lines, blank = other[:num_frames], other[num_frames:]
+    if frame_lines.size != num_frames or counts[blank].any():
         return None
-    joint_count = first_token[lines + 1]
-    if lines.size and not ((ends[joint_count] - starts[joint_count] == 2).all()
-                           and (data[starts[joint_count]] == ord("2")).all()
-                           and (data[starts[joint_count] + 1] == ord("5")).all()):
+    count_token = first_token[frame_lines]
+    num_bodies = b[starts[count_token]] - np.uint8(48)
+    if (counts[frame_lines] != 1).any() or not single(count_token, 1).all() or \
+            (num_bodies > MAX_KINECT_BODIES).any():
         return None
-    id_token = first_token[lines]
+    num_bodies = num_bodies.astype(np.int64)
+    # Each frame's groups fill the lines up to the next frame's (the last: up to the end).
+    frames_end = blank[0] if blank.size else num_lines
+    if not np.array_equal(np.append(frame_lines[1:], frames_end) - frame_lines - 1,
+                          _BODY_LINES * num_bodies) or body_lines.size != num_bodies.sum():
+        return None
+    joint_count = first_token[body_lines + 1]
+    if not (single(joint_count, 2).all() and (b[starts[joint_count]] == ord("2")).all()
+            and (b[starts[joint_count] + 1] == ord("5")).all()):
+        return None
+    id_token = first_token[body_lines]
     body_id = []
-    for a, b in zip(starts[id_token].tolist(), ends[id_token].tolist()):
-        field = raw[a:b]
+    for a, e in zip(starts[id_token].tolist(), ends[id_token].tolist()):
+        field = raw[a:e]
         if not field.isdigit():
             return None
         body_id.append(int(field))
 
-    joint_tokens = first_token[lines + 2][:, None]
+    joint_tokens = first_token[body_lines + 2][:, None]
     if xyz_only:
-        joints = _fast_numbers(raw, starts, ends, joint_tokens + _XYZ_TOKENS)
+        joints = _fast_numbers(raw, b, starts, ends, marks, joint_tokens + _XYZ_TOKENS)
         joints = joints.reshape(-1, NUM_JOINTS, 3)
-        body_info = np.zeros((len(lines), 0))
+        body_info = np.zeros((body_lines.size, 0))
     else:
-        joints = _fast_numbers(raw, starts, ends,
+        joints = _fast_numbers(raw, b, starts, ends, marks,
                                joint_tokens + np.arange(NUM_JOINTS * JOINT_FIELDS))
         joints = joints.reshape(-1, NUM_JOINTS, JOINT_FIELDS)
-        body_info = _fast_numbers(raw, starts, ends,
+        body_info = _fast_numbers(raw, b, starts, ends, marks,
                                   id_token[:, None] + np.arange(1, BODY_FIELDS))
-    return SkeletonSequence(num_frames=num_frames, frame=np.asarray(frame, dtype=np.int64),
+    return SkeletonSequence(num_frames=num_frames,
+                            frame=np.repeat(np.arange(num_frames, dtype=np.int64), num_bodies),
                             body_id=tuple(body_id), body_info=body_info, joints=joints)
 
 
-def _fast_numbers(raw: bytes, starts: np.ndarray, ends: np.ndarray, tokens: np.ndarray
-                  ) -> np.ndarray:
-    """The exact float64 values of the (already validated) number tokens `tokens`.
+def _fast_numbers(raw: bytes, b: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+                  marks: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+    """The exact float64 values of the (already validated) number tokens `tokens`, given in
+    file order; `marks` are the positions of the file's exponent marks.
 
     Numbers of up to 15 characters without an exponent are computed with array arithmetic:
     each token, right-aligned in a (width, n) byte block, gives an integer mantissa (exact, as it
@@ -449,39 +472,43 @@ def _fast_numbers(raw: bytes, starts: np.ndarray, ends: np.ndarray, tokens: np.n
     """
     shape = tokens.shape
     tokens = tokens.ravel()
-    end = ends[tokens]
-    length = end - starts[tokens]
-    n = len(tokens)
+    n = tokens.size
     if n == 0:
         return np.zeros(shape)
+    end = ends[tokens]
+    start = starts[tokens]
+    length = end - start
     width = min(int(length.max()), _FAST_WIDTH)
-    cols = np.arange(width)
-    padded = np.frombuffer(b" " * width + raw, dtype=np.uint8)
-    window = np.lib.stride_tricks.as_strided(padded, shape=(len(raw) + 1, width), strides=(1, 1))
-    block = window[end].T.copy()  # (width, n): column c holds byte c of each right-aligned token.
-    inside = cols[:, None] >= (width - length)[None, :]
+    if int(end.min()) < width:  # Room for the block before the first token.
+        b = np.frombuffer(b" " * width + raw, dtype=np.uint8)
+        end = end + width
+        start = start + width
+        marks = marks + width
+    cols = np.arange(width, dtype=np.uint8)[:, None]
+    block = b[(end - width)[None, :] + cols]  # (width, n): column c holds byte c of each token.
+    inside = cols >= (width - length).astype(np.uint8)
     digit = block - np.uint8(48)
-    is_digit = (digit < 10) & inside
-    is_point = (block == 46) & inside
-    before_point = np.empty_like(is_point)
-    seen = np.zeros(n, dtype=bool)
-    decimals = np.zeros(n, dtype=np.int64)
-    for c in range(width):
-        decimals += seen
-        seen |= is_point[c]
-        np.logical_not(seen, out=before_point[c])
-    before_point &= seen  # A number without a point has no digits "before the point".
-    weight = _POW10[width - 1 - cols]
-    total = np.einsum("c,cn->n", weight, (digit * is_digit).astype(np.float64))
-    is_digit &= before_point
-    left = np.einsum("c,cn->n", weight, (digit * is_digit).astype(np.float64))
+    digit *= (digit < 10) & inside  # Zero where there is no digit.
+    # Column of the point + 1 (0 without one): fields hold at most one point.
+    point_col = ((block == 46) & inside) * (cols + np.uint8(1))
+    point_col = point_col.sum(axis=0, dtype=np.uint8).astype(np.int64) - 1
+    decimals = np.where(point_col >= 0, width - 1 - point_col, 0)
+    weight = _POW10[width - 1 - np.arange(width)]
+    digits = digit.astype(np.float64)
+    total = np.einsum("c,cn->n", weight, digits)
     # Digits left of the point sit one column too far left: their weight is 10x too large.
     # (Not `@`: BLAS threads cost more than they save on these shapes.)
+    digits *= cols < point_col
+    left = np.einsum("c,cn->n", weight, digits)
     value = (total - 9.0 * (left / 10.0)) / _POW10[decimals]
-    np.negative(value, out=value, where=((block == 45) & inside).any(axis=0))
-    slow = (length > width) | (((block | np.uint8(32)) == 101) & inside).any(axis=0)
+    np.negative(value, out=value, where=b[start] == 45)
+    slow = length > width
+    if marks.size:  # Tokens holding an exponent mark (tokens are in file order).
+        k = np.searchsorted(end, marks, side="right")
+        k = k[k < n]
+        slow[k[start[k] <= marks[:k.size]]] = True
     for k in np.flatnonzero(slow).tolist():
-        value[k] = float(raw[int(end[k] - length[k]):int(end[k])])
+        value[k] = float(b[int(start[k]):int(end[k])].tobytes())
     return value.reshape(shape)
 
 

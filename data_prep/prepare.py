@@ -6,7 +6,8 @@
 of its benchmarks (builder configs, e.g. ``ntu60_xsub`` and ``ntu60_xview``) becomes one TFDS
 dataset. Re-running skips benchmarks already built; an interrupted or failed run leaves only
 TFDS's hidden ``incomplete.*`` folders behind, never a half-written dataset. Files are read in
-``--num_workers`` processes (default: all cores).
+``--num_workers`` processes (default: all cores), each once however many benchmarks use it: a
+later benchmark copies the records an earlier one of the same run wrote.
 
 A ``prepare_report.json`` next to each benchmark's records lists every sample skipped and why.
 Damaged files (and, for Kinetics, labels that disagree or labelled files that are absent) make
@@ -20,15 +21,21 @@ import logging
 import os
 import pathlib
 import sys
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from data_prep import builders
+if TYPE_CHECKING:
+    from data_prep import builders
+
+# Worker processes start by importing the main module (this one, when run with -m); importing
+# `builders` (and with it TFDS) inside the functions keeps their start-up to a fraction of a second.
 
 log = logging.getLogger(__name__)
 
 
 def _configs() -> dict[str, tuple[type[builders.SkeletonBuilder], builders.SkeletonConfig]]:
     """Every benchmark: name -> (builder class, config)."""
+    from data_prep import builders
+
     return {config.name: (cls, config)
             for cls in builders.BUILDERS for config in cls.BUILDER_CONFIGS}
 
@@ -49,7 +56,8 @@ def benchmark_names(dataset: str) -> tuple[str, ...]:
 def builder_for(name: str, data_dir: str | os.PathLike, **kwargs) -> builders.SkeletonBuilder:
     """The builder of benchmark `name` (e.g. 'synthetic_xsub') rooted at `data_dir`.
 
-    `kwargs` go to the builder: ``raw_dir``, ``num_workers``, ``skip_corrupt``.
+    `kwargs` go to the builder: ``raw_dir``, ``num_workers``, ``skip_corrupt``,
+    ``record_cache``.
     """
     configs = _configs()
     if name not in configs:
@@ -74,6 +82,8 @@ def prepare(dataset: str, raw_dir: str | os.PathLike, data_dir: str | os.PathLik
       ValueError: a benchmark that is not one of `dataset`'s, or raw files that are not named
         like the dataset's samples.
     """
+    from data_prep import builders
+
     known = benchmark_names(dataset)
     names = list(benchmarks or known)
     unknown = [n for n in names if n not in known]
@@ -81,25 +91,31 @@ def prepare(dataset: str, raw_dir: str | os.PathLike, data_dir: str | os.PathLik
         raise ValueError(f"{unknown} are not benchmarks of {dataset}; expected some of "
                          f"{list(known)}")
     out = {}
-    for name in names:
-        builder = builder_for(name, data_dir, raw_dir=raw_dir, num_workers=num_workers,
-                              skip_corrupt=skip_corrupt)
-        if builder.is_prepared():
-            log.info("%s already prepared in %s", name, builder.data_dir)
-        else:
-            builder.download_and_prepare()
-            report = builder.report
-            counts = {s: v["examples"] for s, v in report["splits"].items()}
-            log.info("%s: %s examples, skipped %s; report %s", name, counts,
-                     report["skipped_by_reason"],
-                     pathlib.Path(builder.data_dir) / builders.REPORT_NAME)
-        out[name] = pathlib.Path(builder.data_dir)
+    cache = builders.RecordCache()  # Each raw file is read once for all the benchmarks.
+    try:
+        for name in names:
+            builder = builder_for(name, data_dir, raw_dir=raw_dir, num_workers=num_workers,
+                                  skip_corrupt=skip_corrupt, record_cache=cache)
+            if builder.is_prepared():
+                log.info("%s already prepared in %s", name, builder.data_dir)
+            else:
+                builder.download_and_prepare()
+                report = builder.report
+                counts = {s: v["examples"] for s, v in report["splits"].items()}
+                log.info("%s: %s examples, skipped %s; report %s", name, counts,
+                         report["skipped_by_reason"],
+                         pathlib.Path(builder.data_dir) / builders.REPORT_NAME)
+            out[name] = pathlib.Path(builder.data_dir)
+    finally:
+        cache.close()
     return out
 
 
 def run(argv: Sequence[str] | None = None) -> None:
     """Command-line entry point."""
     import argparse
+
+    from data_prep import builders
 
     parser = argparse.ArgumentParser(prog="python -m data_prep.prepare",
                                      description=__doc__.split("\n")[0])

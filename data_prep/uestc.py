@@ -48,7 +48,6 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-import scipy.io
 
 from data_prep.ntu import EmptySkeletonError, SkeletonFormatError, fields_per_line, parse_numbers
 
@@ -328,6 +327,8 @@ def read_mat(path: str | os.PathLike) -> np.ndarray:
         is named as such), holds neither or both variables, or the variable has the wrong
         shape, a non-real type or a non-finite value; naming the file.
     """
+    import scipy.io  # Imported here: only .mat files need it, and it is slow to import.
+
     raw = Path(path).read_bytes()
     try:
         contents = scipy.io.loadmat(io.BytesIO(raw))

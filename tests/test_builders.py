@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import pathlib
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -221,6 +224,40 @@ def test_worker_processes_give_the_same_records_and_small_shards(tmp_path):
         for i in range(len(a)):
             assert a[i]["sample_name"] == b[i]["sample_name"]
             np.testing.assert_array_equal(a[i]["skeleton"], b[i]["skeleton"])
+
+
+def test_benchmarks_of_one_run_read_each_file_once(tmp_path):
+    """xview, built after xsub with the run's cache, copies xsub's records and skips: with every
+    raw file overwritten by garbage in between, it still gives what a build of its own gives."""
+    files = ntu_corpus(tmp_path / "raw")
+    alone = tmp_path / "alone"
+    prepare.prepare("ntu60", tmp_path / "raw", alone, benchmarks=["ntu60_xview"], num_workers=1)
+    cache = builders.RecordCache()
+    shared = tmp_path / "shared"
+    for name in ("ntu60_xsub", "ntu60_xview"):
+        builder = prepare.builder_for(name, shared, raw_dir=tmp_path / "raw", num_workers=2,
+                                      record_cache=cache)
+        builder.download_and_prepare()
+        for path in files.values():
+            path.write_bytes(b"not a skeleton file\n")
+    cache.close()
+    for split in ("train", "test"):
+        want, got = (records(folder, "ntu60_xview", split) for folder in (alone, shared))
+        assert sorted(want) == sorted(got) and want
+        for name in want:
+            np.testing.assert_array_equal(got[name]["skeleton"], want[name]["skeleton"])
+            assert got[name]["label"] == want[name]["label"]
+    assert report_of(alone, "ntu60_xview") == report_of(shared, "ntu60_xview")
+
+
+def test_worker_processes_import_no_tfds():
+    """What a spawned worker imports (the main module when run with -m, and the loaders) leaves
+    TFDS out, so workers start quickly."""
+    code = ("import sys, data_prep.prepare, data_prep.loaders; "
+            "print(sorted(m for m in ('tensorflow_datasets', 'scipy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert out.stdout.strip() == "[]"
 
 
 def test_ntu_raw_dir_errors(tmp_path):

@@ -97,6 +97,30 @@ def test_numbers_in_many_notations_read_exactly():
     assert ntu._fast_read(encode(lines_of_file(common)), False) is not None
 
 
+def test_randomly_damaged_files_get_the_reference_answer():
+    """Up to three random byte changes (replaced, inserted, deleted) in a file of many number
+    forms: the fast reader agrees with the reference or declines."""
+    joints = ["-0.1 2.5E-05 3 1. .5 +7 0 1e+2 9 -1 8.094816E-05 2"] + [JOINT] * 24
+    base = encode(lines_of_file(joints))
+    alphabet = b"0123456789+-.eE \t\r\nx"
+    rng = np.random.default_rng(0)
+    accepted = 0
+    for _ in range(400):
+        raw = bytearray(base)
+        for _ in range(rng.integers(1, 4)):
+            pos, char = int(rng.integers(len(raw))), alphabet[rng.integers(len(alphabet))]
+            change = rng.integers(3)
+            if change == 0:
+                raw[pos] = char
+            elif change == 1:
+                raw.insert(pos, char)
+            else:
+                del raw[pos]
+        for xyz_only in (False, True):
+            accepted += not isinstance(outcome(bytes(raw), xyz_only), str)
+    assert 0 < accepted < 800  # Both valid and damaged files were made.
+
+
 DAMAGE = {
     "wrong joint count": lambda L: L[:3] + ["24"] + L[4:],
     "joint count written 025": lambda L: L[:3] + ["025"] + L[4:],  # valid for the reference
