@@ -147,9 +147,12 @@ def test_sigkill_mid_epoch_then_resume_is_bitwise_identical(root, reference, tmp
     proc.send_signal(signal.SIGKILL)  # mid-epoch: 3 steps per epoch, checkpoint at step 2
     proc.wait()
     assert not os.path.exists(os.path.join(workdir, "results.json"))
-    done = subprocess.run(cmd, env=env_with_devices(4), capture_output=True, text=True, timeout=400)
+    # Resumed with main.py's --host_devices instead of XLA_FLAGS: the same 4 devices.
+    env = {k: v for k, v in env_with_devices(4).items() if k != "XLA_FLAGS"}
+    done = subprocess.run(cmd + ["--host_devices=4"], env=env, capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "resumed from the checkpoint at step" in done.stderr
+    assert "4 local / 4 global devices" in done.stderr
     a, _ = final_params(reference, config)
     b, step = final_params(workdir, config)
     assert step == STEPS
