@@ -8,7 +8,6 @@ r"""stgat-jax entry point: train, evaluate or predict.
 Kept short on purpose: flags, optional multi-host initialisation, then one call into the library.
 """
 
-import logging as logging_std
 import os
 
 from absl import app, flags, logging
@@ -41,24 +40,18 @@ def default_workdir() -> str:
     return os.path.join("runs", name + (f"_{option.replace('=', '-').replace(',', '_')}" if option else ""))
 
 
-class _QuietLibraries(logging_std.Filter):
-    """Keeps INFO lines from Orbax and TFDS internals out of the run's log (warnings still show)."""
-
-    NOISY = ("orbax", "tensorflow_datasets", "etils")
-
-    def filter(self, record):
-        return record.levelno >= logging_std.WARNING or not any(n in record.pathname for n in self.NOISY)
-
-
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    logging.get_absl_handler().addFilter(_QuietLibraries())
     if FLAGS.host_devices:
         # Read by XLA when JAX starts its CPU backend, so it must be set before jax is imported.
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                                    f" --xla_force_host_platform_device_count={FLAGS.host_devices}").strip()
     import jax
+
+    from stgat_jax import reporting
+
+    reporting.quiet_library_logs()
 
     if FLAGS.distributed or FLAGS.coordinator_address:
         # Collectives between CPU processes (tests, CPU clusters); accelerators use their own.

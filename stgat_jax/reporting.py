@@ -6,10 +6,27 @@ Only process 0 writes. TensorBoard event files are written with tensorboardX (no
 from __future__ import annotations
 
 import json
+import logging
 import os
 from typing import Any
 
 import jax
+
+
+class _QuietLibraries(logging.Filter):
+    """Keeps INFO lines from Orbax and TFDS internals out of a command's log (warnings still show)."""
+
+    NOISY = ("orbax", "tensorflow_datasets", "etils")
+
+    def filter(self, record):
+        return record.levelno >= logging.WARNING or not any(n in record.pathname for n in self.NOISY)
+
+
+def quiet_library_logs() -> None:
+    """Filters Orbax's and TFDS's INFO lines from absl's log handler (call inside an absl main)."""
+    from absl import logging as absl_logging
+
+    absl_logging.get_absl_handler().addFilter(_QuietLibraries())
 
 
 class MetricsWriter:

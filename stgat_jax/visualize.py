@@ -453,6 +453,9 @@ def main(argv: Sequence[str]) -> None:
 
     if len(argv) > 1:
         raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+    from stgat_jax import reporting
+
+    reporting.quiet_library_logs()
     f = flags.FLAGS
     if f.summary:
         from stgat_jax import predict
