@@ -39,6 +39,17 @@ MASK_FILL = -9e15
 GATE_INDEX_MODES = ('official', 'window')
 
 
+def window_padding(window: int) -> int:
+    """Frames a window of odd length `window` reaches on each side of its centre, (W - 1) / 2.
+
+    Raises:
+      ValueError: `window` is not a positive odd number.
+    """
+    if window < 1 or window % 2 == 0:
+        raise ValueError(f'window must be a positive odd number, got {window}')
+    return (window - 1) // 2
+
+
 def unfold_temporal_window(x: jax.Array, window: int) -> jax.Array:
     """Stacks `window` neighbouring frames of every joint along the joint axis.
 
@@ -50,10 +61,8 @@ def unfold_temporal_window(x: jax.Array, window: int) -> jax.Array:
       (B, T, W * V, C) with ``out[b, t, w * V + j] = x[b, t + w - (W-1)/2, j]``, zero where that
       frame is outside ``[0, T)``.
     """
-    if window < 1 or window % 2 == 0:
-        raise ValueError(f'window must be a positive odd number, got {window}')
+    pad = window_padding(window)
     num_frames = x.shape[1]
-    pad = (window - 1) // 2
     padded = jnp.pad(x, ((0, 0), (pad, pad), (0, 0), (0, 0)))
     return jnp.concatenate([padded[:, w:w + num_frames] for w in range(window)], axis=2)
 
@@ -70,10 +79,8 @@ def unfold_joint_major(x: jax.Array, window: int, pad_value: jax.Array | None = 
       (B, W * V, T, C) with ``out[b, w * V + j, t] = x[b, t + w - (W-1)/2, j]`` (`pad_value`
       outside the clip), i.e. :func:`unfold_temporal_window` with the joint and frame axes swapped.
     """
-    if window < 1 or window % 2 == 0:
-        raise ValueError(f'window must be a positive odd number, got {window}')
+    pad = window_padding(window)
     b, num_frames, v, c = x.shape
-    pad = (window - 1) // 2
     xt = x.transpose(0, 2, 1, 3)  # (B, V, T, C)
     if pad_value is None:
         padded = jnp.pad(xt, ((0, 0), (0, 0), (pad, pad), (0, 0)))
@@ -142,8 +149,8 @@ def window_means(x: jax.Array, window: int) -> jax.Array:
     Returns:
       (B, W, C) float32.
     """
+    pad = window_padding(window)
     num_frames, num_nodes = x.shape[1], x.shape[2]
-    pad = (window - 1) // 2
     frame_sums = jnp.sum(x.astype(jnp.float32), axis=2)  # (B, T, C)
     means = []
     for w in range(window):
