@@ -88,11 +88,6 @@ def encode_skeleton(data: np.ndarray, frame_shape: tuple[int, ...]) -> bytes:
     return compressor.compress(np.ascontiguousarray(data)) + compressor.flush()
 
 
-def decode_skeleton(value: bytes, frame_shape: tuple[int, ...]) -> np.ndarray:
-    """The inverse of :func:`encode_skeleton` (what the TFDS reader does)."""
-    return np.frombuffer(zlib.decompress(value), dtype=np.float32).reshape(-1, *frame_shape)
-
-
 def init_worker() -> None:
     """Sets up a worker process: the C allocator keeps freed memory for the next file.
 
