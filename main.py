@@ -43,6 +43,8 @@ def default_workdir() -> str:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    if FLAGS.host_devices < 0:
+        raise app.UsageError(f"--host_devices must be >= 0 (0: XLA's default), got {FLAGS.host_devices}")
     if FLAGS.host_devices:
         # Read by XLA when JAX starts its CPU backend, so it must be set before jax is imported.
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +

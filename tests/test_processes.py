@@ -180,6 +180,7 @@ def test_sigterm_saves_the_current_step(root, tmp_path):
 @pytest.mark.parametrize("flag, message", [
     ("--config.optim.lrr=0.1", "lrr"),
     ("--config=configs/default.py:strem=bone", "strem"),
+    ("--host_devices=-2", "--host_devices must be >= 0"),
 ])
 def test_config_typos_are_errors(flag, message):
     out = subprocess.run([sys.executable, os.path.join(REPO, "main.py"), flag], capture_output=True, text=True,
