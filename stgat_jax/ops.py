@@ -27,6 +27,7 @@ joints as one matrix product per sample in a joint-major layout.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import jax
@@ -88,6 +89,119 @@ def unfold_joint_major(x: jax.Array, window: int, pad_value: jax.Array | None = 
         edge = jnp.broadcast_to(jnp.asarray(pad_value, x.dtype), (b, v, pad, c))
         padded = jnp.concatenate([edge, xt, edge], axis=2)
     return jnp.concatenate([padded[:, :, w:w + num_frames] for w in range(window)], axis=1)
+
+
+@jax.custom_vjp
+def channel_dense(x: jax.Array, kernel: jax.Array, bias: jax.Array) -> jax.Array:
+    """``x @ kernel + bias`` over the last axis (a 1x1 convolution on channels-last input).
+
+    The same function as ``nn.Dense``, with a backward pass laid out for the CPU: the forward
+    pass keeps the input transposed, ``(C_in, N)``, so the kernel gradient is a plain
+    ``(C_in, N) x (N, C_out)`` product. Left to itself, XLA's CPU backend transposes the
+    incoming gradient for that product inside the fusion that computes it (e.g. a BatchNorm
+    backward), which costs more than the product.
+
+    Args:
+      x: (..., C_in).
+      kernel: (C_in, C_out).
+      bias: (C_out,).
+
+    Returns:
+      (..., C_out).
+    """
+    return x @ kernel + bias
+
+
+def _channel_dense_fwd(x, kernel, bias):
+    x2 = x.reshape(-1, x.shape[-1])
+    return x @ kernel + bias, (x2.T, kernel, x.shape)
+
+
+def _channel_dense_bwd(res, g):
+    x_t, kernel, shape = res
+    g2 = g.reshape(-1, g.shape[-1])
+    dx = (g2 @ kernel.T).reshape(shape)
+    return dx, (x_t @ g2).astype(kernel.dtype), g2.sum(axis=0).astype(kernel.dtype)
+
+
+channel_dense.defvjp(_channel_dense_fwd, _channel_dense_bwd)
+
+
+def _temporal_conv(x: jax.Array, kernel: jax.Array, stride: int) -> jax.Array:
+    pad = kernel.shape[0] // 2
+    return jax.lax.conv_general_dilated(
+        x, kernel, (stride, 1), ((pad, pad), (0, 0)), dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def temporal_conv(x: jax.Array, kernel: jax.Array, bias: jax.Array, stride: int = 1) -> jax.Array:
+    """Convolution along the frames, ``(kt, 1)`` kernel, zero padding ``kt // 2``, stride on T.
+
+    The same function as ``nn.Conv(kernel_size=(kt, 1), strides=(stride, 1))`` on (B, T, V, C),
+    with a backward pass laid out for the CPU:
+
+    * the kernel gradient is one ``(kt * C_in, N) x (N, C_out)`` product on the shifted frames of
+      the input, kept transposed, ``(C_in, B, T, V)``, by the forward pass;
+    * for a stride above 1 the input gradient is computed per output phase: frames
+      ``stride * m + r`` take a stride-1 convolution of the incoming gradient with the taps of
+      phase r, instead of XLA's dilated convolution.
+
+    Args:
+      x: (B, T, V, C_in).
+      kernel: (kt, 1, C_in, C_out), kt odd.
+      bias: (C_out,).
+      stride: stride along T.
+
+    Returns:
+      (B, floor((T - 1) / stride) + 1, V, C_out).
+    """
+    return _temporal_conv(x, kernel, stride) + bias
+
+
+def _temporal_conv_fwd(x, kernel, bias, stride):
+    return temporal_conv(x, kernel, bias, stride), (x.transpose(3, 0, 1, 2), kernel)
+
+
+def _temporal_conv_bwd(stride, res, g):
+    x_t, kernel = res  # x_t: (C_in, B, T, V)
+    taps, c_in, c_out = kernel.shape[0], kernel.shape[2], kernel.shape[3]
+    pad = taps // 2
+    num_frames, out_frames = x_t.shape[2], g.shape[1]
+    g2 = g.reshape(-1, c_out)
+
+    padded = jnp.pad(x_t, ((0, 0), (0, 0), (pad, pad), (0, 0)))
+    span = stride * (out_frames - 1) + 1
+    cols = jnp.stack([padded[:, :, k:k + span:stride] for k in range(taps)])  # (kt, C, B, T', V)
+    d_kernel = (cols.reshape(taps * c_in, -1) @ g2).reshape(taps, 1, c_in, c_out)
+
+    if stride == 1:
+        dx = _temporal_conv(g, kernel[::-1].transpose(0, 1, 3, 2), 1)
+    else:
+        # dx[stride * m + r] = sum over taps k = r + pad - stride * j of kernel[k]^T g[m + j].
+        phases = []
+        length = -(-num_frames // stride)
+        for r in range(stride):
+            offsets = [(r + pad - k) // stride for k in range(taps) if (r + pad - k) % stride == 0]
+            frames = -(-(num_frames - r) // stride)
+            if not offsets:  # a stride longer than the kernel skips these frames
+                phases.append(jnp.zeros((g.shape[0], length) + g.shape[2:3] + (c_in,), g.dtype))
+                continue
+            lo, hi = min(offsets), max(offsets)
+            zero = jnp.zeros((1, c_out, c_in), kernel.dtype)
+            sub = jnp.stack([
+                kernel[k].transpose(0, 2, 1) if 0 <= (k := r + pad - stride * j) < taps else zero
+                for j in range(lo, hi + 1)
+            ])  # (J, 1, C_out, C_in)
+            right = frames - out_frames + lo + (hi - lo)
+            phase = jax.lax.conv_general_dilated(
+                g, sub, (1, 1), ((-lo, right), (0, 0)), dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+            phases.append(jnp.pad(phase, ((0, 0), (0, length - frames), (0, 0), (0, 0))))
+        dx = jnp.stack(phases, axis=2)  # (B, length, stride, V, C_in)
+        dx = dx.reshape(g.shape[0], length * stride, *dx.shape[3:])[:, :num_frames]
+    return dx.astype(g.dtype), d_kernel.astype(kernel.dtype), g2.sum(axis=0).astype(kernel.dtype)
+
+
+temporal_conv.defvjp(_temporal_conv_fwd, _temporal_conv_bwd)
 
 
 def tile_window_mask(mask: jax.Array | np.ndarray, window: int) -> jax.Array | np.ndarray:

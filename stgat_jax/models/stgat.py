@@ -47,9 +47,11 @@ PyTorch key                             Flax path (collection / module / leaf)
 =====================================  ==============================================
 
 with ``seq`` one of ``out_nets, ff_nets, downs1, downs2, out_nett, ff_nett, downt1, downt2``.
-1x1 convs are Dense layers (kernel ``(I, O)``); the (7, 1) temporal conv and the (1, 3) conv of the
-no-spatial-attention variant are ``nn.Conv`` (kernel ``(kt, kv, I, O)`` = ``w.transpose(2, 3, 1,
-0)``). The embedding's ``input_map.*`` and ``diff_map{1..4}.*`` live under ``embedding/``, and
+1x1 convs are :class:`Dense1x1` layers with ``nn.Dense``'s variables (kernel ``(I, O)``); the (7, 1)
+temporal conv (:class:`TemporalConv`) and the (1, 3) conv of the no-spatial-attention variant
+(``nn.Conv``) have ``nn.Conv``'s variables (kernel ``(kt, kv, I, O)`` = ``w.transpose(2, 3, 1,
+0)``). Both custom layers compute the same functions as the flax ones, with backward passes laid
+out for XLA's CPU backend (:func:`ops.channel_dense`, :func:`ops.temporal_conv`). The embedding's ``input_map.*`` and ``diff_map{1..4}.*`` live under ``embedding/``, and
 ``fc.weight`` maps to ``params/fc/kernel`` transposed. Official keys without a counterpart:
 ``num_batches_tracked``, the zero buffers ``atts``/``attt`` and the positional tables
 ``pes.pe``/``pet.pe`` (constants here).
@@ -101,16 +103,49 @@ def leaky_relu(x: jax.Array) -> jax.Array:
     return jax.nn.leaky_relu(x, negative_slope=LEAKY_SLOPE)
 
 
-def dense1x1(features: int, fan_in: int, dtype: Any, name: str) -> nn.Dense:
+class Dense1x1(nn.Module):
+    """A 1x1 convolution on channels-last input, with the official init.
+
+    Variables as ``nn.Dense`` (``kernel`` (I, O), ``bias`` (O,), float32), computed by
+    :func:`ops.channel_dense` in `dtype`.
+    """
+
+    features: int
+    fan_in: int
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        kernel = self.param('kernel', CONV_KERNEL_INIT, (x.shape[-1], self.features), jnp.float32)
+        bias = self.param('bias', torch_bias_init(self.fan_in), (self.features,), jnp.float32)
+        return ops.channel_dense(x.astype(self.dtype), kernel.astype(self.dtype), bias.astype(self.dtype))
+
+
+class TemporalConv(nn.Module):
+    """A ``(kernel, 1)`` convolution along the frames, zero padding ``kernel // 2``, stride on T.
+
+    Variables as ``nn.Conv`` (``kernel`` (kt, 1, I, O), ``bias`` (O,), float32), computed by
+    :func:`ops.temporal_conv` in `dtype`.
+    """
+
+    features: int
+    kernel_size: int
+    stride: int
+    fan_in: int
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        shape = (self.kernel_size, 1, x.shape[-1], self.features)
+        kernel = self.param('kernel', CONV_KERNEL_INIT, shape, jnp.float32)
+        bias = self.param('bias', torch_bias_init(self.fan_in), (self.features,), jnp.float32)
+        return ops.temporal_conv(
+            x.astype(self.dtype), kernel.astype(self.dtype), bias.astype(self.dtype), self.stride)
+
+
+def dense1x1(features: int, fan_in: int, dtype: Any, name: str) -> Dense1x1:
     """A 1x1 convolution on channels-last input, with the official init."""
-    return nn.Dense(
-        features,
-        dtype=dtype,
-        param_dtype=jnp.float32,
-        kernel_init=CONV_KERNEL_INIT,
-        bias_init=torch_bias_init(fan_in),
-        name=name,
-    )
+    return Dense1x1(features, fan_in, dtype=dtype, name=name)
 
 
 def mean_per_axis(x: jax.Array) -> jax.Array:
@@ -184,6 +219,8 @@ class ConvBN(nn.Module):
         if self.kernel == (1, 1):
             x = x[:, ::self.stride]
             x = dense1x1(self.features, fan_in, self.dtype, 'conv')(x)
+        elif self.kernel[1] == 1 and self.kernel[0] % 2:
+            x = TemporalConv(self.features, self.kernel[0], self.stride, fan_in, self.dtype, name='conv')(x)
         else:
             kt, kv = self.kernel
             x = nn.Conv(
