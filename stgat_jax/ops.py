@@ -363,10 +363,20 @@ def window_logits(q_frames: jax.Array, k: jax.Array, num_heads: int, window: int
     """
     b, num_frames, v, c = k.shape
     head_dim = c // num_heads
-    q = unfold_joint_major(q_frames, window, pad_value)  # (B, W*V, T, S*C')
-    q = q.reshape(b, window * v, num_frames, num_heads, head_dim).transpose(0, 3, 1, 2, 4)
-    kt = k.reshape(b, num_frames, v, num_heads, head_dim).transpose(0, 3, 2, 1, 4)
-    logits = jnp.einsum('bsutc,bsvtc->bsuv', q, kt, preferred_element_type=jnp.float32)
+    pad = window_padding(window)
+    # Heads and joints major, (frames, channels) minor: the layout of a product per sample and
+    # head over frames and channels. The queries are unfolded after this transpose (one slice of
+    # the padded frames per window frame), so that XLA transposes W times less data.
+    qh = q_frames.reshape(b, num_frames, v, num_heads, head_dim).transpose(0, 3, 2, 1, 4)
+    kh = k.reshape(b, num_frames, v, num_heads, head_dim).transpose(0, 3, 2, 1, 4)
+    if pad_value is None:
+        padded = jnp.pad(qh, ((0, 0), (0, 0), (0, 0), (pad, pad), (0, 0)))
+    else:
+        edge = jnp.asarray(pad_value, q_frames.dtype).reshape(1, num_heads, 1, 1, head_dim)
+        edge = jnp.broadcast_to(edge, (b, num_heads, v, pad, head_dim))
+        padded = jnp.concatenate([edge, qh, edge], axis=3)
+    q = jnp.concatenate([padded[:, :, :, w:w + num_frames] for w in range(window)], axis=2)
+    logits = jnp.einsum('bsutc,bsvtc->bsuv', q, kh, preferred_element_type=jnp.float32)
     return logits / (head_dim * num_frames)
 
 
