@@ -13,8 +13,6 @@ well as zlib's default and about three times faster.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import dataclasses
 import json
 import pathlib
@@ -26,6 +24,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from data_prep import kinetics, ntu, uestc
+from stgat_jax import host
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -97,14 +96,11 @@ def init_worker() -> None:
     (allocations below 16 MiB come from the heap); memory still does not grow with the number of
     files. Not done in the caller's process, whose allocator is left alone.
     """
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # Not glibc: nothing to tune.
+    tune = host.mallopt()
+    if tune is None:  # Not glibc: nothing to tune.
         return
-    m_trim_threshold, m_mmap_threshold = -1, -3  # From glibc's malloc.h.
-    mallopt(m_mmap_threshold, 16 << 20)
-    mallopt(m_trim_threshold, 64 << 20)
+    tune(host.M_MMAP_THRESHOLD, 16 << 20)
+    tune(host.M_TRIM_THRESHOLD, 64 << 20)
 
 
 def process(load: Callable[[Sample], np.ndarray], frame_shape: tuple[int, ...],

@@ -23,7 +23,7 @@ import numpy as np
 import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from stgat_jax import checkpoints, evaluate, input_pipeline, models, reporting
+from stgat_jax import checkpoints, evaluate, host, input_pipeline, models, reporting
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,8 @@ class Trainer:
 
     def __init__(self, config: ml_collections.ConfigDict, steps_per_epoch: int):
         self.config = config
+        if jax.default_backend() == "cpu":
+            host.keep_freed_memory()  # XLA's CPU buffers: no fresh pages every step
         self.mesh = jax.make_mesh((jax.device_count(),), ("data",),
                                   axis_types=(jax.sharding.AxisType.Auto,))
         self.replicated = NamedSharding(self.mesh, P())
