@@ -62,10 +62,31 @@ def unfold_temporal_window(x: jax.Array, window: int) -> jax.Array:
       (B, T, W * V, C) with ``out[b, t, w * V + j] = x[b, t + w - (W-1)/2, j]``, zero where that
       frame is outside ``[0, T)``.
     """
+    return _unfold(x, window, frame_axis=1, joint_axis=2)
+
+
+def _unfold(x: jax.Array, window: int, frame_axis: int, joint_axis: int,
+            pad_value: jax.Array | None = None) -> jax.Array:
+    """Window frame w of every joint along `joint_axis`: ``x`` shifted by ``w - (W-1)/2`` frames.
+
+    `pad_value` (broadcastable to `x` with `frame_axis` of length 1; None for zeros) fills the
+    frames outside the clip. The one unfold behind :func:`unfold_temporal_window`,
+    :func:`unfold_joint_major` and :func:`window_logits`.
+    """
     pad = window_padding(window)
-    num_frames = x.shape[1]
-    padded = jnp.pad(x, ((0, 0), (pad, pad), (0, 0), (0, 0)))
-    return jnp.concatenate([padded[:, w:w + num_frames] for w in range(window)], axis=2)
+    num_frames = x.shape[frame_axis]
+    if pad_value is None:
+        widths = [(0, 0)] * x.ndim
+        widths[frame_axis] = (pad, pad)
+        padded = jnp.pad(x, widths)
+    else:
+        edge_shape = list(x.shape)
+        edge_shape[frame_axis] = pad
+        edge = jnp.broadcast_to(jnp.asarray(pad_value, x.dtype), edge_shape)
+        padded = jnp.concatenate([edge, x, edge], axis=frame_axis)
+    return jnp.concatenate(
+        [jax.lax.slice_in_dim(padded, w, w + num_frames, axis=frame_axis) for w in range(window)],
+        axis=joint_axis)
 
 
 def unfold_joint_major(x: jax.Array, window: int, pad_value: jax.Array | None = None) -> jax.Array:
@@ -80,15 +101,7 @@ def unfold_joint_major(x: jax.Array, window: int, pad_value: jax.Array | None = 
       (B, W * V, T, C) with ``out[b, w * V + j, t] = x[b, t + w - (W-1)/2, j]`` (`pad_value`
       outside the clip), i.e. :func:`unfold_temporal_window` with the joint and frame axes swapped.
     """
-    pad = window_padding(window)
-    b, num_frames, v, c = x.shape
-    xt = x.transpose(0, 2, 1, 3)  # (B, V, T, C)
-    if pad_value is None:
-        padded = jnp.pad(xt, ((0, 0), (0, 0), (pad, pad), (0, 0)))
-    else:
-        edge = jnp.broadcast_to(jnp.asarray(pad_value, x.dtype), (b, v, pad, c))
-        padded = jnp.concatenate([edge, xt, edge], axis=2)
-    return jnp.concatenate([padded[:, :, w:w + num_frames] for w in range(window)], axis=1)
+    return _unfold(x.transpose(0, 2, 1, 3), window, frame_axis=2, joint_axis=1, pad_value=pad_value)
 
 
 @jax.custom_vjp
@@ -127,10 +140,13 @@ def _channel_dense_bwd(res, g):
 channel_dense.defvjp(_channel_dense_fwd, _channel_dense_bwd)
 
 
-def _temporal_conv(x: jax.Array, kernel: jax.Array, stride: int) -> jax.Array:
+def _temporal_conv(x: jax.Array, kernel: jax.Array, stride: int,
+                   padding: tuple[int, int] | None = None) -> jax.Array:
+    """Conv of (B, T, V, C) along T; `padding` (before, after) frames, default ``kt // 2`` each."""
     pad = kernel.shape[0] // 2
     return jax.lax.conv_general_dilated(
-        x, kernel, (stride, 1), ((pad, pad), (0, 0)), dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+        x, kernel, (stride, 1), (padding or (pad, pad), (0, 0)),
+        dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
@@ -193,8 +209,7 @@ def _temporal_conv_bwd(stride, res, g):
                 for j in range(lo, hi + 1)
             ])  # (J, 1, C_out, C_in)
             right = frames - out_frames + lo + (hi - lo)
-            phase = jax.lax.conv_general_dilated(
-                g, sub, (1, 1), ((-lo, right), (0, 0)), dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+            phase = _temporal_conv(g, sub, 1, padding=(-lo, right))
             phases.append(jnp.pad(phase, ((0, 0), (0, length - frames), (0, 0), (0, 0))))
         dx = jnp.stack(phases, axis=2)  # (B, length, stride, V, C_in)
         dx = dx.reshape(g.shape[0], length * stride, *dx.shape[3:])[:, :num_frames]
@@ -363,19 +378,14 @@ def window_logits(q_frames: jax.Array, k: jax.Array, num_heads: int, window: int
     """
     b, num_frames, v, c = k.shape
     head_dim = c // num_heads
-    pad = window_padding(window)
     # Heads and joints major, (frames, channels) minor: the layout of a product per sample and
-    # head over frames and channels. The queries are unfolded after this transpose (one slice of
-    # the padded frames per window frame), so that XLA transposes W times less data.
+    # head over frames and channels. The queries are unfolded after this transpose, so that XLA
+    # transposes W times less data.
     qh = q_frames.reshape(b, num_frames, v, num_heads, head_dim).transpose(0, 3, 2, 1, 4)
     kh = k.reshape(b, num_frames, v, num_heads, head_dim).transpose(0, 3, 2, 1, 4)
-    if pad_value is None:
-        padded = jnp.pad(qh, ((0, 0), (0, 0), (0, 0), (pad, pad), (0, 0)))
-    else:
-        edge = jnp.asarray(pad_value, q_frames.dtype).reshape(1, num_heads, 1, 1, head_dim)
-        edge = jnp.broadcast_to(edge, (b, num_heads, v, pad, head_dim))
-        padded = jnp.concatenate([edge, qh, edge], axis=3)
-    q = jnp.concatenate([padded[:, :, :, w:w + num_frames] for w in range(window)], axis=2)
+    if pad_value is not None:
+        pad_value = jnp.reshape(pad_value, (1, num_heads, 1, 1, head_dim))
+    q = _unfold(qh, window, frame_axis=3, joint_axis=2, pad_value=pad_value)  # (B, S, W*V, T, C')
     logits = jnp.einsum('bsutc,bsvtc->bsuv', q, kh, preferred_element_type=jnp.float32)
     return logits / (head_dim * num_frames)
 

@@ -51,8 +51,9 @@ with ``seq`` one of ``out_nets, ff_nets, downs1, downs2, out_nett, ff_nett, down
 temporal conv (:class:`TemporalConv`) and the (1, 3) conv of the no-spatial-attention variant
 (``nn.Conv``) have ``nn.Conv``'s variables (kernel ``(kt, kv, I, O)`` = ``w.transpose(2, 3, 1,
 0)``). Both custom layers compute the same functions as the flax ones, with backward passes laid
-out for XLA's CPU backend (:func:`ops.channel_dense`, :func:`ops.temporal_conv`). The embedding's ``input_map.*`` and ``diff_map{1..4}.*`` live under ``embedding/``, and
-``fc.weight`` maps to ``params/fc/kernel`` transposed. Official keys without a counterpart:
+out for XLA's CPU backend (:func:`ops.channel_dense`, :func:`ops.temporal_conv`). The
+embedding's ``input_map.*`` and ``diff_map{1..4}.*`` live under ``embedding/``, and ``fc.weight``
+maps to ``params/fc/kernel`` transposed. Official keys without a counterpart:
 ``num_batches_tracked``, the zero buffers ``atts``/``attt`` and the positional tables
 ``pes.pe``/``pet.pe`` (constants here).
 
@@ -220,7 +221,8 @@ class ConvBN(nn.Module):
             x = x[:, ::self.stride]
             x = dense1x1(self.features, fan_in, self.dtype, 'conv')(x)
         elif self.kernel[1] == 1 and self.kernel[0] % 2:
-            x = TemporalConv(self.features, self.kernel[0], self.stride, fan_in, self.dtype, name='conv')(x)
+            x = TemporalConv(self.features, self.kernel[0], self.stride, fan_in, self.dtype,
+                             name='conv')(x)
         else:
             kt, kv = self.kernel
             x = nn.Conv(
