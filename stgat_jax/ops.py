@@ -104,53 +104,66 @@ def unfold_joint_major(x: jax.Array, window: int, pad_value: jax.Array | None = 
     return _unfold(x.transpose(0, 2, 1, 3), window, frame_axis=2, joint_axis=1, pad_value=pad_value)
 
 
-@jax.custom_vjp
-def channel_dense(x: jax.Array, kernel: jax.Array, bias: jax.Array) -> jax.Array:
+def _matmul(a: jax.Array, b: jax.Array) -> jax.Array:
+    """``a @ b`` accumulated and returned in float32 (XLA's CPU bf16 products are fast only so)."""
+    return jnp.matmul(a, b, preferred_element_type=jnp.float32)
+
+
+def channel_dense(x: jax.Array, kernel: jax.Array, bias: jax.Array, out_dtype=None) -> jax.Array:
     """``x @ kernel + bias`` over the last axis (a 1x1 convolution on channels-last input).
 
     The same function as ``nn.Dense``, with a backward pass laid out for the CPU: the forward
     pass keeps the input transposed, ``(C_in, N)``, so the kernel gradient is a plain
     ``(C_in, N) x (N, C_out)`` product. Left to itself, XLA's CPU backend transposes the
     incoming gradient for that product inside the fusion that computes it (e.g. a BatchNorm
-    backward), which costs more than the product.
+    backward), which costs more than the product. Products accumulate in float32.
 
     Args:
       x: (..., C_in).
-      kernel: (C_in, C_out).
+      kernel: (C_in, C_out), the dtype of `x`.
       bias: (C_out,).
+      out_dtype: dtype of the result, default that of `x` (float32 feeds a BatchNorm without a
+        round trip through a narrower dtype).
 
     Returns:
       (..., C_out).
     """
-    return x @ kernel + bias
+    return _channel_dense(x, kernel, bias).astype(out_dtype or x.dtype)
+
+
+@jax.custom_vjp
+def _channel_dense(x: jax.Array, kernel: jax.Array, bias: jax.Array) -> jax.Array:
+    return _matmul(x, kernel) + bias.astype(jnp.float32)
 
 
 def _channel_dense_fwd(x, kernel, bias):
     x2 = x.reshape(-1, x.shape[-1])
-    return x @ kernel + bias, (x2.T, kernel, x.shape)
+    return _channel_dense(x, kernel, bias), (x2.T, kernel, bias, x.shape)
 
 
 def _channel_dense_bwd(res, g):
-    x_t, kernel, shape = res
+    x_t, kernel, bias, shape = res
     g2 = g.reshape(-1, g.shape[-1])
-    dx = (g2 @ kernel.T).reshape(shape)
-    return dx, (x_t @ g2).astype(kernel.dtype), g2.sum(axis=0).astype(kernel.dtype)
+    dx = _matmul(g2.astype(x_t.dtype), kernel.T).astype(x_t.dtype).reshape(shape)
+    d_kernel = _matmul(x_t, g2.astype(x_t.dtype)).astype(kernel.dtype)
+    return dx, d_kernel, g2.sum(axis=0).astype(bias.dtype)
 
 
-channel_dense.defvjp(_channel_dense_fwd, _channel_dense_bwd)
+_channel_dense.defvjp(_channel_dense_fwd, _channel_dense_bwd)
 
 
 def _temporal_conv(x: jax.Array, kernel: jax.Array, stride: int,
                    padding: tuple[int, int] | None = None) -> jax.Array:
-    """Conv of (B, T, V, C) along T; `padding` (before, after) frames, default ``kt // 2`` each."""
+    """Conv of (B, T, V, C) along T, in float32; `padding` (before, after) frames, default
+    ``kt // 2`` each."""
     pad = kernel.shape[0] // 2
     return jax.lax.conv_general_dilated(
         x, kernel, (stride, 1), (padding or (pad, pad), (0, 0)),
-        dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+        dimension_numbers=('NHWC', 'HWIO', 'NHWC'), preferred_element_type=jnp.float32)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
-def temporal_conv(x: jax.Array, kernel: jax.Array, bias: jax.Array, stride: int = 1) -> jax.Array:
+def temporal_conv(x: jax.Array, kernel: jax.Array, bias: jax.Array, stride: int = 1,
+                  out_dtype=None) -> jax.Array:
     """Convolution along the frames, ``(kt, 1)`` kernel, zero padding ``kt // 2``, stride on T.
 
     The same function as ``nn.Conv(kernel_size=(kt, 1), strides=(stride, 1))`` on (B, T, V, C),
@@ -162,33 +175,43 @@ def temporal_conv(x: jax.Array, kernel: jax.Array, bias: jax.Array, stride: int 
       ``stride * m + r`` take a stride-1 convolution of the incoming gradient with the taps of
       phase r, instead of XLA's dilated convolution.
 
+    Products accumulate in float32.
+
     Args:
       x: (B, T, V, C_in).
-      kernel: (kt, 1, C_in, C_out), kt odd.
+      kernel: (kt, 1, C_in, C_out), kt odd, the dtype of `x`.
       bias: (C_out,).
       stride: stride along T.
+      out_dtype: dtype of the result, default that of `x`.
 
     Returns:
       (B, floor((T - 1) / stride) + 1, V, C_out).
     """
-    return _temporal_conv(x, kernel, stride) + bias
+    return _temporal_conv_f32(x, kernel, bias, stride).astype(out_dtype or x.dtype)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def _temporal_conv_f32(x: jax.Array, kernel: jax.Array, bias: jax.Array, stride: int) -> jax.Array:
+    return _temporal_conv(x, kernel, stride) + bias.astype(jnp.float32)
 
 
 def _temporal_conv_fwd(x, kernel, bias, stride):
-    return temporal_conv(x, kernel, bias, stride), (x.transpose(3, 0, 1, 2), kernel)
+    return _temporal_conv_f32(x, kernel, bias, stride), (x.transpose(3, 0, 1, 2), kernel, bias)
 
 
 def _temporal_conv_bwd(stride, res, g):
-    x_t, kernel = res  # x_t: (C_in, B, T, V)
+    x_t, kernel, bias = res  # x_t: (C_in, B, T, V)
     taps, c_in, c_out = kernel.shape[0], kernel.shape[2], kernel.shape[3]
     pad = taps // 2
     num_frames, out_frames = x_t.shape[2], g.shape[1]
+    d_bias = g.reshape(-1, c_out).sum(axis=0).astype(bias.dtype)
+    g = g.astype(x_t.dtype)
     g2 = g.reshape(-1, c_out)
 
     padded = jnp.pad(x_t, ((0, 0), (0, 0), (pad, pad), (0, 0)))
     span = stride * (out_frames - 1) + 1
     cols = jnp.stack([padded[:, :, k:k + span:stride] for k in range(taps)])  # (kt, C, B, T', V)
-    d_kernel = (cols.reshape(taps * c_in, -1) @ g2).reshape(taps, 1, c_in, c_out)
+    d_kernel = _matmul(cols.reshape(taps * c_in, -1), g2).reshape(taps, 1, c_in, c_out)
 
     if stride == 1:
         dx = _temporal_conv(g, kernel[::-1].transpose(0, 1, 3, 2), 1)
@@ -200,7 +223,7 @@ def _temporal_conv_bwd(stride, res, g):
             offsets = [(r + pad - k) // stride for k in range(taps) if (r + pad - k) % stride == 0]
             frames = -(-(num_frames - r) // stride)
             if not offsets:  # a stride longer than the kernel skips these frames
-                phases.append(jnp.zeros((g.shape[0], length) + g.shape[2:3] + (c_in,), g.dtype))
+                phases.append(jnp.zeros((g.shape[0], length) + g.shape[2:3] + (c_in,), jnp.float32))
                 continue
             lo, hi = min(offsets), max(offsets)
             zero = jnp.zeros((1, c_out, c_in), kernel.dtype)
@@ -213,10 +236,10 @@ def _temporal_conv_bwd(stride, res, g):
             phases.append(jnp.pad(phase, ((0, 0), (0, length - frames), (0, 0), (0, 0))))
         dx = jnp.stack(phases, axis=2)  # (B, length, stride, V, C_in)
         dx = dx.reshape(g.shape[0], length * stride, *dx.shape[3:])[:, :num_frames]
-    return dx.astype(g.dtype), d_kernel.astype(kernel.dtype), g2.sum(axis=0).astype(kernel.dtype)
+    return dx.astype(x_t.dtype), d_kernel.astype(kernel.dtype), d_bias
 
 
-temporal_conv.defvjp(_temporal_conv_fwd, _temporal_conv_bwd)
+_temporal_conv_f32.defvjp(_temporal_conv_fwd, _temporal_conv_bwd)
 
 
 def tile_window_mask(mask: jax.Array | np.ndarray, window: int) -> jax.Array | np.ndarray:

@@ -1,5 +1,7 @@
 """Tests of the attention operations, each against a direct numpy computation."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -292,3 +294,29 @@ def test_channel_dense_and_its_gradients():
     args = [jnp.asarray(a, jnp.bfloat16) for a in (x, kernel, bias)]
     _, vjp16 = jax.vjp(ops.channel_dense, *args)
     assert [a.dtype for a in vjp16(jnp.asarray(g, jnp.bfloat16))] == [jnp.bfloat16] * 3
+
+
+@pytest.mark.parametrize('op', ['channel_dense', 'temporal_conv'])
+def test_bf16_products_accumulate_and_can_return_float32(op):
+    """bf16 operands, float32 result on request: the product of the rounded operands to float32
+    accuracy (a bf16 result would be off by ~1e-3), and gradients in the operands' dtypes."""
+    c_in = 64
+    x16 = jnp.asarray(rand((2, 6, 3, c_in)), jnp.bfloat16)
+    bias = jnp.asarray(rand((5,), 2))
+    if op == 'channel_dense':
+        k16 = jnp.asarray(rand((c_in, 5), 1), jnp.bfloat16)
+        fn = functools.partial(ops.channel_dense, out_dtype=jnp.float32)
+        want = np.asarray(x16, np.float64) @ np.asarray(k16, np.float64) + np.asarray(bias)
+    else:
+        k16 = jnp.asarray(rand((3, 1, c_in, 5), 1), jnp.bfloat16)
+        fn = functools.partial(ops.temporal_conv, stride=2, out_dtype=jnp.float32)
+        want = _conv_reference(np.asarray(x16, np.float64), np.asarray(k16, np.float64),
+                               np.asarray(bias), 2)
+    out, vjp = jax.vjp(fn, x16, k16, bias)
+    assert out.dtype == jnp.float32
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
+    assert fn(x16, k16, bias).dtype == jnp.float32
+    default = getattr(ops, op)(x16, k16, bias, **({'stride': 2} if op == 'temporal_conv' else {}))
+    assert default.dtype == jnp.bfloat16
+    grads = vjp(jnp.ones_like(out))
+    assert [g.dtype for g in grads] == [jnp.bfloat16, jnp.bfloat16, jnp.float32]

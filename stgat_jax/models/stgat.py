@@ -108,25 +108,28 @@ class Dense1x1(nn.Module):
     """A 1x1 convolution on channels-last input, with the official init.
 
     Variables as ``nn.Dense`` (``kernel`` (I, O), ``bias`` (O,), float32), computed by
-    :func:`ops.channel_dense` in `dtype`.
+    :func:`ops.channel_dense` on `dtype` operands with float32 accumulation; the result has
+    `out_dtype` (default `dtype`).
     """
 
     features: int
     fan_in: int
     dtype: Any = jnp.float32
+    out_dtype: Any = None
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         kernel = self.param('kernel', CONV_KERNEL_INIT, (x.shape[-1], self.features), jnp.float32)
         bias = self.param('bias', torch_bias_init(self.fan_in), (self.features,), jnp.float32)
-        return ops.channel_dense(x.astype(self.dtype), kernel.astype(self.dtype), bias.astype(self.dtype))
+        return ops.channel_dense(x.astype(self.dtype), kernel.astype(self.dtype), bias, self.out_dtype)
 
 
 class TemporalConv(nn.Module):
     """A ``(kernel, 1)`` convolution along the frames, zero padding ``kernel // 2``, stride on T.
 
     Variables as ``nn.Conv`` (``kernel`` (kt, 1, I, O), ``bias`` (O,), float32), computed by
-    :func:`ops.temporal_conv` in `dtype`.
+    :func:`ops.temporal_conv` on `dtype` operands with float32 accumulation; the result has
+    `out_dtype` (default `dtype`).
     """
 
     features: int
@@ -134,6 +137,7 @@ class TemporalConv(nn.Module):
     stride: int
     fan_in: int
     dtype: Any = jnp.float32
+    out_dtype: Any = None
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -141,7 +145,7 @@ class TemporalConv(nn.Module):
         kernel = self.param('kernel', CONV_KERNEL_INIT, shape, jnp.float32)
         bias = self.param('bias', torch_bias_init(self.fan_in), (self.features,), jnp.float32)
         return ops.temporal_conv(
-            x.astype(self.dtype), kernel.astype(self.dtype), bias.astype(self.dtype), self.stride)
+            x.astype(self.dtype), kernel.astype(self.dtype), bias, self.stride, self.out_dtype)
 
 
 def dense1x1(features: int, fan_in: int, dtype: Any, name: str) -> Dense1x1:
@@ -205,7 +209,8 @@ class ConvBN(nn.Module):
     """Conv (1x1 as Dense, else ``nn.Conv`` over (T, V)) followed by BatchNorm.
 
     Matches ``nn.Sequential(Conv2d, BatchNorm2d)``: ``conv`` = ``.0``, ``bn`` = ``.1``.
-    Padding is ``kernel // 2`` on each side, ``stride`` acts on T only.
+    Padding is ``kernel // 2`` on each side, ``stride`` acts on T only. The 1x1 and temporal
+    convs hand the BatchNorm their float32 accumulations, also when `dtype` is narrower.
     """
 
     features: int
@@ -219,10 +224,10 @@ class ConvBN(nn.Module):
         fan_in = x.shape[-1] * self.kernel[0] * self.kernel[1]
         if self.kernel == (1, 1):
             x = x[:, ::self.stride]
-            x = dense1x1(self.features, fan_in, self.dtype, 'conv')(x)
+            x = Dense1x1(self.features, fan_in, self.dtype, jnp.float32, name='conv')(x)
         elif self.kernel[1] == 1 and self.kernel[0] % 2:
             x = TemporalConv(self.features, self.kernel[0], self.stride, fan_in, self.dtype,
-                             name='conv')(x)
+                             jnp.float32, name='conv')(x)
         else:
             kt, kv = self.kernel
             x = nn.Conv(
