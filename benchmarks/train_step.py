@@ -32,10 +32,13 @@ FLAGS = flags.FLAGS
 
 
 def _flops(compiled) -> float | None:
+    """FLOPs of one call over all devices (XLA's cost analysis counts one device's program)."""
     cost = compiled.cost_analysis()
     if isinstance(cost, (list, tuple)):
         cost = cost[0] if cost else None
-    return float(cost["flops"]) if cost and "flops" in cost else None
+    if not cost or "flops" not in cost:
+        return None
+    return float(cost["flops"]) * jax.device_count()
 
 
 def _peak_memory() -> int | None:
