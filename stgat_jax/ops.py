@@ -144,9 +144,10 @@ def _channel_dense_fwd(x, kernel, bias):
 def _channel_dense_bwd(res, g):
     x_t, kernel, bias, shape = res
     g2 = g.reshape(-1, g.shape[-1])
-    dx = _matmul(g2.astype(x_t.dtype), kernel.T).astype(x_t.dtype).reshape(shape)
-    d_kernel = _matmul(x_t, g2.astype(x_t.dtype)).astype(kernel.dtype)
-    return dx, d_kernel, g2.sum(axis=0).astype(bias.dtype)
+    d_bias = g2.sum(axis=0).astype(bias.dtype)
+    g2 = g2.astype(x_t.dtype)  # the operands' dtype for the products
+    dx = _matmul(g2, kernel.T).astype(x_t.dtype).reshape(shape)
+    return dx, _matmul(x_t, g2).astype(kernel.dtype), d_bias
 
 
 _channel_dense.defvjp(_channel_dense_fwd, _channel_dense_bwd)

@@ -104,6 +104,15 @@ def leaky_relu(x: jax.Array) -> jax.Array:
     return jax.nn.leaky_relu(x, negative_slope=LEAKY_SLOPE)
 
 
+def conv_params(module: nn.Module, kernel_shape: Sequence[int],
+                fan_in: int) -> tuple[jax.Array, jax.Array]:
+    """A conv's float32 ``kernel`` (`kernel_shape`, output channels last) and ``bias``, with the
+    official init (kaiming-normal fan-out kernel, PyTorch's uniform bias), created in `module`."""
+    kernel = module.param('kernel', CONV_KERNEL_INIT, tuple(kernel_shape), jnp.float32)
+    bias = module.param('bias', torch_bias_init(fan_in), (kernel_shape[-1],), jnp.float32)
+    return kernel, bias
+
+
 class Dense1x1(nn.Module):
     """A 1x1 convolution on channels-last input, with the official init.
 
@@ -119,8 +128,7 @@ class Dense1x1(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        kernel = self.param('kernel', CONV_KERNEL_INIT, (x.shape[-1], self.features), jnp.float32)
-        bias = self.param('bias', torch_bias_init(self.fan_in), (self.features,), jnp.float32)
+        kernel, bias = conv_params(self, (x.shape[-1], self.features), self.fan_in)
         return ops.channel_dense(x.astype(self.dtype), kernel.astype(self.dtype), bias, self.out_dtype)
 
 
@@ -142,15 +150,9 @@ class TemporalConv(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         shape = (self.kernel_size, 1, x.shape[-1], self.features)
-        kernel = self.param('kernel', CONV_KERNEL_INIT, shape, jnp.float32)
-        bias = self.param('bias', torch_bias_init(self.fan_in), (self.features,), jnp.float32)
+        kernel, bias = conv_params(self, shape, self.fan_in)
         return ops.temporal_conv(
             x.astype(self.dtype), kernel.astype(self.dtype), bias, self.stride, self.out_dtype)
-
-
-def dense1x1(features: int, fan_in: int, dtype: Any, name: str) -> Dense1x1:
-    """A 1x1 convolution on channels-last input, with the official init."""
-    return Dense1x1(features, fan_in, dtype=dtype, name=name)
 
 
 def mean_per_axis(x: jax.Array) -> jax.Array:
@@ -206,7 +208,8 @@ class BatchNorm(nn.Module):
 
 
 class ConvBN(nn.Module):
-    """Conv (1x1 as Dense, else ``nn.Conv`` over (T, V)) followed by BatchNorm.
+    """Conv (:class:`Dense1x1`, :class:`TemporalConv` for odd (kt, 1) kernels, else ``nn.Conv``
+    over (T, V)) followed by BatchNorm.
 
     Matches ``nn.Sequential(Conv2d, BatchNorm2d)``: ``conv`` = ``.0``, ``bn`` = ``.1``.
     Padding is ``kernel // 2`` on each side, ``stride`` acts on T only. The 1x1 and temporal
@@ -351,15 +354,15 @@ class STAttentionBlock(nn.Module):
             # What the official code computes, through cheaper equivalents (ops module docstring):
             # the queries of the unfolded window are the unfolded queries of the frames (with the
             # conv's bias outside the clip), and the gate only needs means over frames and joints.
-            k = dense1x1(heads * head_dim, channels, self.dtype, 'in_nets')(y)
-            q_net = dense1x1(heads * head_dim, channels, self.dtype, 'in_nets_upfold')
+            k = Dense1x1(heads * head_dim, channels, self.dtype, name='in_nets')(y)
+            q_net = Dense1x1(heads * head_dim, channels, self.dtype, name='in_nets_upfold')
             q = q_net(y)
             q_outside = q_net(jnp.zeros((1, channels), self.dtype))[0]  # the bias
             logits = ops.window_logits(q, k, heads, self.window, pad_value=q_outside)
             # mean_{t,j} diff_net(y @ A_norm) = diff_net(mean_{t,j} y @ A_norm): one row per sample.
             a_rows = jnp.asarray(graph.A_norm.sum(axis=1), jnp.float32)  # (V,)
             y_mean = jnp.einsum('btvc,v->bc', y.astype(jnp.float32), a_rows) / (num_frames * num_nodes)
-            d_mean = dense1x1(channels, channels, self.dtype, 'diff_net')(y_mean.astype(self.dtype))
+            d_mean = Dense1x1(channels, channels, self.dtype, name='diff_net')(y_mean.astype(self.dtype))
             gate = ops.window_gate_from_means(d_mean, ops.window_means(y, self.window), heads)
             row_gate = ops.expand_gate(gate, num_nodes, self.gate_index)
             att = ops.attention_from_logits(
@@ -397,7 +400,7 @@ class STAttentionBlock(nn.Module):
 
         att = None
         if self.att_t:
-            qk = dense1x1(2 * heads * head_dim, channels, self.dtype, 'in_nett')(z)
+            qk = Dense1x1(2 * heads * head_dim, channels, self.dtype, name='in_nett')(z)
             qk = qk.reshape(batch, num_frames, num_nodes, 2, heads, head_dim)
             alpha = self.param('alphat', nn.initializers.ones, (1, heads, 1, 1), jnp.float32)
             att = ops.temporal_attention(qk[:, :, :, 0], qk[:, :, :, 1], alpha)
