@@ -14,7 +14,7 @@ FILE is a state dict of the official PyTorch ``DSTANet`` (``model/st2ransformer_
 Keys may carry the ``module.`` prefix of ``nn.DataParallel``. The configuration must describe the
 network the weights come from (classes, input channels, graph, blocks, heads); every tensor is
 checked against it, and all unknown, missing and mis-shaped tensors are reported in one error.
-The checkpoint holds a :class:`stgat_jax.train.TrainState` at step 0 with the converted parameters
+The checkpoint holds a :class:`stgat_jax.steps.TrainState` at step 0 with the converted parameters
 and BatchNorm running statistics and a fresh optimizer state, written where ``--mode=eval``
 restores it.
 
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from absl import flags
 
     from stgat_jax.models.stgat import STGAT
-    from stgat_jax.train import TrainState
+    from stgat_jax.steps import TrainState
 
 DATA_PARALLEL_PREFIX = 'module.'
 # Keys under which torch.save'd dicts hold the state dict.
@@ -261,7 +261,7 @@ def convert_to_checkpoint(state_dict: Mapping[str, np.ndarray], config: ml_colle
                           workdir: str | os.PathLike) -> TrainState:
     """Converts `state_dict` for the model of `config` and saves it as step 0 in `workdir`.
 
-    The saved :class:`stgat_jax.train.TrainState` has the converted params and batch statistics,
+    The saved :class:`stgat_jax.steps.TrainState` has the converted params and batch statistics,
     step 0, and the optimizer state and RNG of ``Trainer(config, 1).init_state(0)`` (the
     optimizer state does not depend on the parameter values: momentum buffers are zero).
 
@@ -275,12 +275,12 @@ def convert_to_checkpoint(state_dict: Mapping[str, np.ndarray], config: ml_colle
     import jax
     import jax.numpy as jnp
 
-    from stgat_jax import checkpoints, train
+    from stgat_jax import checkpoints, steps
 
     directory = checkpoints.checkpoint_dir(workdir)
     if os.path.isdir(directory) and os.listdir(directory):
         raise FileExistsError(f'{directory} already holds checkpoints; convert into an empty workdir')
-    trainer = train.Trainer(config, 1)
+    trainer = steps.Trainer(config, 1)
     params, batch_stats = load_official_state_dict(state_dict, trainer.model)
     state = trainer.init_state(0)
     state = state.replace(

@@ -18,7 +18,7 @@ import ml_collections
 import numpy as np
 from jax.experimental import multihost_utils
 
-from stgat_jax import input_pipeline
+from stgat_jax import input_pipeline, steps
 
 log = logging.getLogger(__name__)
 
@@ -151,8 +151,6 @@ def evaluate_and_write(trainer, state, source, config: ml_collections.ConfigDict
 
 def evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     """Restores a checkpoint from WORKDIR and evaluates it on the test split."""
-    from stgat_jax import train
-
     test_src = input_pipeline.data_source(config, config.dataset.test_split)
-    trainer, state, _ = train.restore_for_inference(config, workdir)
+    trainer, state, _ = steps.restore_for_inference(config, workdir)
     return evaluate_and_write(trainer, state, test_src, config, workdir, split=config.dataset.test_split)

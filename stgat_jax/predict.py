@@ -20,7 +20,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from stgat_jax import input_pipeline
+from stgat_jax import input_pipeline, steps
 
 log = logging.getLogger(__name__)
 
@@ -91,10 +91,8 @@ def load_inputs(path: str, config: ml_collections.ConfigDict) -> tuple[list[str]
 
 def predict(config: ml_collections.ConfigDict, workdir: str, input_path: str, out: str | None = None) -> dict[str, Any]:
     """Logits and top-5 classes for every sample of `input_path`; writes them to an .npz."""
-    from stgat_jax import train
-
     names, x = load_inputs(input_path, config)
-    trainer, state, step = train.restore_for_inference(config, workdir)
+    trainer, state, step = steps.restore_for_inference(config, workdir)
     batch = int(config.eval_batch_size)
     padded = -len(x) % batch
     xs = np.concatenate([x, np.zeros((padded,) + x.shape[1:], x.dtype)]) if padded else x

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from stgat_jax import models
+from stgat_jax import models, steps
 
 
 def _count(tree: Any) -> int:
@@ -24,10 +24,8 @@ def _count(tree: Any) -> int:
 
 def summarize(config: ml_collections.ConfigDict) -> dict[str, Any]:
     """{'params': {top-level module: count, 'total': n}, 'gflops_per_sample': forward FLOPs / 1e9}."""
-    from stgat_jax import train
-
     model = models.build_model(config)
-    x = jax.ShapeDtypeStruct(train.input_shape(config, 1), jnp.float32)
+    x = jax.ShapeDtypeStruct(steps.input_shape(config, 1), jnp.float32)
     variables = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), jnp.zeros(x.shape), train=False))
     params = {name: _count(tree) for name, tree in variables["params"].items()}
     params["total"] = _count(variables["params"])

@@ -307,7 +307,7 @@ def visualize(config: ml_collections.ConfigDict, workdir: str | os.PathLike, inp
     import jax
     import jax.numpy as jnp
 
-    from stgat_jax import predict, train
+    from stgat_jax import predict, steps
 
     record = load_record(input_path)
     x, positions = eval_inputs(config, record)
@@ -315,7 +315,7 @@ def visualize(config: ml_collections.ConfigDict, workdir: str | os.PathLike, inp
         person = pick_person(positions)
     if person >= len(x):
         raise ValueError(f'person={person} but the sample has {len(x)} person slot(s)')
-    trainer, state, step = train.restore_for_inference(config, workdir)
+    trainer, state, step = steps.restore_for_inference(config, workdir)
     apply = jax.jit(functools.partial(trainer.model.apply, train=False))
     logits, aux = apply({'params': state.params, 'batch_stats': state.batch_stats}, jnp.asarray(x[None]))
     probs = np.asarray(jax.nn.softmax(logits[0]))
@@ -406,9 +406,9 @@ def summarize(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
     import jax
     import jax.numpy as jnp
 
-    from stgat_jax import train
+    from stgat_jax import steps
 
-    trainer, state, _ = train.restore_for_inference(config, workdir)
+    trainer, state, _ = steps.restore_for_inference(config, workdir)
     apply = jax.jit(functools.partial(trainer.model.apply, train=False))
     variables = {'params': state.params, 'batch_stats': state.batch_stats}
     rows: dict[int, dict[str, dict[str, list]]] = {}

@@ -1,13 +1,16 @@
 """Model definitions: STGAT and CSTA (HCN with coupled spatial-temporal attention).
 
-`build_model(config)` turns `config.model` into a Flax module: `config.model.name` picks the class
-and every other key of `config.model` is a field of that class, so a typo is an error.
+`build_model(config, platform)` turns `config.model` into a Flax module: `config.model.name` picks
+the class and every other key of `config.model` is a field of that class, so a typo is an error.
+``conv_impl='auto'`` becomes ``'cpu'`` on the CPU and ``'xla'`` on TPU and GPU, for the platform
+of the devices the model will run on (under ahead-of-time compilation, not this process's own).
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+import jax
 import jax.numpy as jnp
 import ml_collections
 
@@ -17,8 +20,11 @@ MODELS = {"stgat": stgat.STGAT, "hcn": csta.HCN, "csta_cnn": csta.CSTACNN}
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
 
 
-def build_model(config: ml_collections.ConfigDict):
-    """The model of `config.model`, with the class count and input shape of `config.dataset`."""
+def build_model(config: ml_collections.ConfigDict, platform: str | None = None):
+    """The model of `config.model`, with the class count and input shape of `config.dataset`.
+
+    `platform` ('cpu', 'tpu', 'gpu'; default: this process's backend) resolves ``conv_impl='auto'``.
+    """
     kwargs = config.model.to_dict()
     name = kwargs.pop("name")
     if name not in MODELS:
@@ -33,6 +39,8 @@ def build_model(config: ml_collections.ConfigDict):
         if kwargs["dtype"] not in DTYPES:
             raise ValueError(f"config.model.dtype={kwargs['dtype']!r}; expected one of {sorted(DTYPES)}")
         kwargs["dtype"] = DTYPES[kwargs["dtype"]]
+    if kwargs.get("conv_impl") == "auto":
+        kwargs["conv_impl"] = "cpu" if (platform or jax.default_backend()) == "cpu" else "xla"
     for key in ("blocks",):
         if key in kwargs:
             kwargs[key] = tuple(tuple(b) for b in kwargs[key])
