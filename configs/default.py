@@ -64,6 +64,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.model.blocks = ((32, 32, 1), (32, 64, 2), (64, 64, 1))
     config.model.num_heads = 4
     config.model.dtype = "float32"
+    # 1x1/temporal convs: "cpu" (backward passes laid out for XLA:CPU), "xla" (plain autodiff, for
+    # TPU/GPU) or "auto" (by the platform of the devices the step is compiled for).
+    config.model.conv_impl = "auto"
 
     config.optim = ml_collections.ConfigDict()
     config.optim.name = "sgd"

@@ -109,7 +109,8 @@ def _matmul(a: jax.Array, b: jax.Array) -> jax.Array:
     return jnp.matmul(a, b, preferred_element_type=jnp.float32)
 
 
-def channel_dense(x: jax.Array, kernel: jax.Array, bias: jax.Array, out_dtype=None) -> jax.Array:
+def channel_dense(x: jax.Array, kernel: jax.Array, bias: jax.Array, out_dtype=None,
+                  cpu_layout: bool = True) -> jax.Array:
     """``x @ kernel + bias`` over the last axis (a 1x1 convolution on channels-last input).
 
     The same function as ``nn.Dense``, with a backward pass laid out for the CPU: the forward
@@ -124,11 +125,18 @@ def channel_dense(x: jax.Array, kernel: jax.Array, bias: jax.Array, out_dtype=No
       bias: (C_out,).
       out_dtype: dtype of the result, default that of `x` (float32 feeds a BatchNorm without a
         round trip through a narrower dtype).
+      cpu_layout: the backward pass above; False: plain autodiff of the same product, which
+        XLA's TPU and GPU compilers fuse and lay out better (no transposed copy of `x` kept).
 
     Returns:
       (..., C_out).
     """
-    return _channel_dense(x, kernel, bias).astype(out_dtype or x.dtype)
+    dense = _channel_dense if cpu_layout else _channel_dense_plain
+    return dense(x, kernel, bias).astype(out_dtype or x.dtype)
+
+
+def _channel_dense_plain(x: jax.Array, kernel: jax.Array, bias: jax.Array) -> jax.Array:
+    return _matmul(x, kernel) + bias.astype(jnp.float32)
 
 
 @jax.custom_vjp
@@ -164,7 +172,7 @@ def _temporal_conv(x: jax.Array, kernel: jax.Array, stride: int,
 
 
 def temporal_conv(x: jax.Array, kernel: jax.Array, bias: jax.Array, stride: int = 1,
-                  out_dtype=None) -> jax.Array:
+                  out_dtype=None, cpu_layout: bool = True) -> jax.Array:
     """Convolution along the frames, ``(kt, 1)`` kernel, zero padding ``kt // 2``, stride on T.
 
     The same function as ``nn.Conv(kernel_size=(kt, 1), strides=(stride, 1))`` on (B, T, V, C),
@@ -184,10 +192,14 @@ def temporal_conv(x: jax.Array, kernel: jax.Array, bias: jax.Array, stride: int 
       bias: (C_out,).
       stride: stride along T.
       out_dtype: dtype of the result, default that of `x`.
+      cpu_layout: the backward pass above; False: plain autodiff of the same convolution (for
+        XLA's TPU and GPU compilers).
 
     Returns:
       (B, floor((T - 1) / stride) + 1, V, C_out).
     """
+    if not cpu_layout:
+        return (_temporal_conv(x, kernel, stride) + bias.astype(jnp.float32)).astype(out_dtype or x.dtype)
     return _temporal_conv_f32(x, kernel, bias, stride).astype(out_dtype or x.dtype)
 
 

@@ -50,8 +50,9 @@ with ``seq`` one of ``out_nets, ff_nets, downs1, downs2, out_nett, ff_nett, down
 1x1 convs are :class:`Dense1x1` layers with ``nn.Dense``'s variables (kernel ``(I, O)``); the (7, 1)
 temporal conv (:class:`TemporalConv`) and the (1, 3) conv of the no-spatial-attention variant
 (``nn.Conv``) have ``nn.Conv``'s variables (kernel ``(kt, kv, I, O)`` = ``w.transpose(2, 3, 1,
-0)``). Both custom layers compute the same functions as the flax ones, with backward passes laid
-out for XLA's CPU backend (:func:`ops.channel_dense`, :func:`ops.temporal_conv`). The
+0)``). Both custom layers compute the same functions as the flax ones; with ``conv_impl='cpu'``
+their backward passes are laid out for XLA's CPU backend (:func:`ops.channel_dense`,
+:func:`ops.temporal_conv`), with ``'xla'`` they are plain autodiff (for TPU and GPU). The
 embedding's ``input_map.*`` and ``diff_map{1..4}.*`` live under ``embedding/``, and ``fc.weight``
 maps to ``params/fc/kernel`` transposed. Official keys without a counterpart:
 ``num_batches_tracked``, the zero buffers ``atts``/``attt`` and the positional tables
@@ -82,6 +83,8 @@ NTU60_BLOCKS: tuple[tuple[int, int, int], ...] = (
 )
 
 LEAKY_SLOPE = 0.1
+# How the 1x1 and temporal convs are differentiated (STGAT.conv_impl).
+CONV_IMPLS = ('cpu', 'xla')
 
 # kaiming_normal_(mode='fan_out') with the default gain sqrt(2).
 CONV_KERNEL_INIT = nn.initializers.variance_scaling(2.0, 'fan_out', 'normal')
@@ -125,11 +128,13 @@ class Dense1x1(nn.Module):
     fan_in: int
     dtype: Any = jnp.float32
     out_dtype: Any = None
+    impl: str = 'cpu'  # 'cpu': the CPU layout and backward pass; 'xla': plain autodiff
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         kernel, bias = conv_params(self, (x.shape[-1], self.features), self.fan_in)
-        return ops.channel_dense(x.astype(self.dtype), kernel.astype(self.dtype), bias, self.out_dtype)
+        return ops.channel_dense(x.astype(self.dtype), kernel.astype(self.dtype), bias, self.out_dtype,
+                                 cpu_layout=self.impl == 'cpu')
 
 
 class TemporalConv(nn.Module):
@@ -146,13 +151,15 @@ class TemporalConv(nn.Module):
     fan_in: int
     dtype: Any = jnp.float32
     out_dtype: Any = None
+    impl: str = 'cpu'  # 'cpu': the CPU layout and backward pass; 'xla': plain autodiff
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         shape = (self.kernel_size, 1, x.shape[-1], self.features)
         kernel, bias = conv_params(self, shape, self.fan_in)
         return ops.temporal_conv(
-            x.astype(self.dtype), kernel.astype(self.dtype), bias, self.stride, self.out_dtype)
+            x.astype(self.dtype), kernel.astype(self.dtype), bias, self.stride, self.out_dtype,
+            cpu_layout=self.impl == 'cpu')
 
 
 def mean_per_axis(x: jax.Array) -> jax.Array:
@@ -220,6 +227,7 @@ class ConvBN(nn.Module):
     kernel: tuple[int, int] = (1, 1)
     stride: int = 1
     dtype: Any = jnp.float32
+    impl: str = 'cpu'  # of the 1x1 and temporal convs: 'cpu' or 'xla' (STGAT.conv_impl)
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
@@ -227,10 +235,10 @@ class ConvBN(nn.Module):
         fan_in = x.shape[-1] * self.kernel[0] * self.kernel[1]
         if self.kernel == (1, 1):
             x = x[:, ::self.stride]
-            x = Dense1x1(self.features, fan_in, self.dtype, jnp.float32, name='conv')(x)
+            x = Dense1x1(self.features, fan_in, self.dtype, jnp.float32, self.impl, name='conv')(x)
         elif self.kernel[1] == 1 and self.kernel[0] % 2:
             x = TemporalConv(self.features, self.kernel[0], self.stride, fan_in, self.dtype,
-                             jnp.float32, name='conv')(x)
+                             jnp.float32, self.impl, name='conv')(x)
         else:
             kt, kv = self.kernel
             x = nn.Conv(
@@ -256,13 +264,15 @@ class InputEmbedding(nn.Module):
 
     features: int = 64
     dtype: Any = jnp.float32
+    conv_impl: str = 'cpu'
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         """Maps (B, T, V, C0) to (B, T, V, features)."""
-        parts = [leaky_relu(ConvBN(self.features // 2, dtype=self.dtype, name='input_map')(x, train))]
+        parts = [leaky_relu(ConvBN(self.features // 2, dtype=self.dtype, impl=self.conv_impl, name='input_map')(x, train))]
         for i, lag in enumerate((1, 2, -1, -2)):
-            branch = ConvBN(self.features // 8, dtype=self.dtype, name=f'diff_map{i + 1}')
+            branch = ConvBN(self.features // 8, dtype=self.dtype, impl=self.conv_impl,
+                            name=f'diff_map{i + 1}')
             parts.append(leaky_relu(branch(ops.lag_difference(x, lag), train)))
         return jnp.concatenate(parts, axis=-1)
 
@@ -295,11 +305,13 @@ class STAttentionBlock(nn.Module):
     temporal_kernel: int = 7
     return_attention: bool = False
     dtype: Any = jnp.float32
+    conv_impl: str = 'cpu'
 
     def _residual(self, x: jax.Array, train: bool, name: str, stride: int = 1) -> jax.Array:
         """Identity, or Conv1x1 + BN when the channels or the stride change."""
         if self.in_channels != self.out_channels or self.stride != 1:
-            return ConvBN(self.out_channels, stride=stride, dtype=self.dtype, name=name)(x, train)
+            return ConvBN(self.out_channels, stride=stride, dtype=self.dtype, impl=self.conv_impl,
+                          name=name)(x, train)
         return x
 
     @nn.compact
@@ -313,7 +325,8 @@ class STAttentionBlock(nn.Module):
         if self.use_spatial_att:
             y = self._spatial_attention(x, train, aux)
         else:
-            y = ConvBN(self.out_channels, kernel=(1, 3), dtype=self.dtype, name='out_nets')(x, train)
+            y = ConvBN(self.out_channels, kernel=(1, 3), dtype=self.dtype, impl=self.conv_impl,
+                       name='out_nets')(x, train)
             y = leaky_relu(self._residual(x, train, 'downs2') + y)
 
         if self.use_temporal_att:
@@ -324,6 +337,7 @@ class STAttentionBlock(nn.Module):
                 kernel=(self.temporal_kernel, 1),
                 stride=self.stride,
                 dtype=self.dtype,
+                impl=self.conv_impl,
                 name='out_nett',
             )(y, train)
             z = leaky_relu(self._residual(y, train, 'downt2', self.stride) + z)
@@ -354,15 +368,15 @@ class STAttentionBlock(nn.Module):
             # What the official code computes, through cheaper equivalents (ops module docstring):
             # the queries of the unfolded window are the unfolded queries of the frames (with the
             # conv's bias outside the clip), and the gate only needs means over frames and joints.
-            k = Dense1x1(heads * head_dim, channels, self.dtype, name='in_nets')(y)
-            q_net = Dense1x1(heads * head_dim, channels, self.dtype, name='in_nets_upfold')
+            k = Dense1x1(heads * head_dim, channels, self.dtype, impl=self.conv_impl, name='in_nets')(y)
+            q_net = Dense1x1(heads * head_dim, channels, self.dtype, impl=self.conv_impl, name='in_nets_upfold')
             q = q_net(y)
             q_outside = q_net(jnp.zeros((1, channels), self.dtype))[0]  # the bias
             logits = ops.window_logits(q, k, heads, self.window, pad_value=q_outside)
             # mean_{t,j} diff_net(y @ A_norm) = diff_net(mean_{t,j} y @ A_norm): one row per sample.
             a_rows = jnp.asarray(graph.A_norm.sum(axis=1), jnp.float32)  # (V,)
             y_mean = jnp.einsum('btvc,v->bc', y.astype(jnp.float32), a_rows) / (num_frames * num_nodes)
-            d_mean = Dense1x1(channels, channels, self.dtype, name='diff_net')(y_mean.astype(self.dtype))
+            d_mean = Dense1x1(channels, channels, self.dtype, impl=self.conv_impl, name='diff_net')(y_mean.astype(self.dtype))
             gate = ops.window_gate_from_means(d_mean, ops.window_means(y, self.window), heads)
             row_gate = ops.expand_gate(gate, num_nodes, self.gate_index)
             att = ops.attention_from_logits(
@@ -378,9 +392,9 @@ class STAttentionBlock(nn.Module):
             aux['spatial_attention'] = att
         y = ops.windowed_aggregate(y, att, self.window)  # (B, T, V, S*C_in)
 
-        y = ConvBN(self.out_channels, dtype=self.dtype, name='out_nets')(y, train)
+        y = ConvBN(self.out_channels, dtype=self.dtype, impl=self.conv_impl, name='out_nets')(y, train)
         y = leaky_relu(self._residual(x, train, 'downs1') + y)
-        y = ConvBN(self.out_channels, dtype=self.dtype, name='ff_nets')(y, train)
+        y = ConvBN(self.out_channels, dtype=self.dtype, impl=self.conv_impl, name='ff_nets')(y, train)
         return leaky_relu(self._residual(x, train, 'downs2') + y)
 
     def _temporal_attention(self, y: jax.Array, train: bool, aux: dict[str, jax.Array]) -> jax.Array:
@@ -400,7 +414,7 @@ class STAttentionBlock(nn.Module):
 
         att = None
         if self.att_t:
-            qk = Dense1x1(2 * heads * head_dim, channels, self.dtype, name='in_nett')(z)
+            qk = Dense1x1(2 * heads * head_dim, channels, self.dtype, impl=self.conv_impl, name='in_nett')(z)
             qk = qk.reshape(batch, num_frames, num_nodes, 2, heads, head_dim)
             alpha = self.param('alphat', nn.initializers.ones, (1, heads, 1, 1), jnp.float32)
             att = ops.temporal_attention(qk[:, :, :, 0], qk[:, :, :, 1], alpha)
@@ -414,9 +428,10 @@ class STAttentionBlock(nn.Module):
         if self.return_attention:
             aux['temporal_attention'] = att
         z = ops.aggregate_frames(y, att)  # (B, T, V, S*C_out)
-        z = ConvBN(self.out_channels, dtype=self.dtype, name='out_nett')(z, train)
+        z = ConvBN(self.out_channels, dtype=self.dtype, impl=self.conv_impl, name='out_nett')(z, train)
         z = leaky_relu(self._residual(y, train, 'downt1') + z)
-        z = ConvBN(self.out_channels, stride=self.stride, dtype=self.dtype, name='ff_nett')(z, train)
+        z = ConvBN(self.out_channels, stride=self.stride, dtype=self.dtype, impl=self.conv_impl,
+                   name='ff_nett')(z, train)
         return leaky_relu(self._residual(y, train, 'downt2', self.stride) + z)
 
 
@@ -442,6 +457,10 @@ class STGAT(nn.Module):
       temporal_kernel: kernel length of the temporal conv.
       return_attention: put each block's attention maps and gates in ``aux['blocks']``.
       dtype: compute dtype; parameters stay float32.
+      conv_impl: how the 1x1 and temporal convs are differentiated: ``'cpu'``, with the layouts
+        and backward passes of :func:`ops.channel_dense` / :func:`ops.temporal_conv` written for
+        XLA's CPU backend, or ``'xla'``, plain autodiff, which XLA's TPU and GPU compilers
+        schedule better (``models.build_model`` resolves the config's ``'auto'`` by platform).
       csta_blocks: indices of the blocks whose output goes through a coupled spatial-temporal
         attention (:class:`~stgat_jax.models.csta.CoupledAttention`, module ``csta_{i}``); empty
         (the default) adds nothing, so the official model is unchanged.
@@ -476,6 +495,7 @@ class STGAT(nn.Module):
     temporal_kernel: int = 7
     return_attention: bool = False
     dtype: Any = jnp.float32
+    conv_impl: str = 'cpu'
     csta_blocks: Sequence[int] = ()
     csta_hidden_features: int = 64
     csta_pooling: str = 'mean'
@@ -492,6 +512,8 @@ class STGAT(nn.Module):
             raise ValueError(
                 f'gate_index must be one of {ops.GATE_INDEX_MODES}, got {self.gate_index!r}'
             )
+        if self.conv_impl not in CONV_IMPLS:
+            raise ValueError(f'conv_impl must be one of {CONV_IMPLS}, got {self.conv_impl!r}')
         if self.window < 1 or self.window % 2 == 0:
             raise ValueError(f'window must be a positive odd number, got {self.window}')
         if self.temporal_kernel < 1 or self.temporal_kernel % 2 == 0:
@@ -555,7 +577,8 @@ class STGAT(nn.Module):
 
         h = x.reshape(n * m, t, num_nodes, self.in_channels).astype(self.dtype)
         coords = h
-        h = InputEmbedding(self.blocks[0][0], dtype=self.dtype, name='embedding')(h, train)
+        h = InputEmbedding(self.blocks[0][0], dtype=self.dtype, conv_impl=self.conv_impl,
+                           name='embedding')(h, train)
 
         block_aux = []
         csta_aux: dict[int, dict[str, jax.Array]] = {}
@@ -584,6 +607,7 @@ class STGAT(nn.Module):
                 temporal_kernel=self.temporal_kernel,
                 return_attention=self.return_attention,
                 dtype=self.dtype,
+                conv_impl=self.conv_impl,
                 name=f'graph_layers_{i}',
             )(h, train)
             block_aux.append(aux_i)
