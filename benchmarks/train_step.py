@@ -4,8 +4,9 @@ r"""Train-step and eval-step throughput of a config, one JSON line per case.
     python benchmarks/train_step.py --config=configs/default.py --batch_size=32
 
 Prints, per compute dtype: compile time, steady-state samples/s of the full train step (forward,
-backward, optimizer update) and of the eval step, FLOPs per sample from the compiled cost analysis,
-achieved FLOP/s and peak device memory (where the backend reports it). Inputs are random arrays of
+backward, optimizer update) and of the eval step, FLOPs and bytes accessed per sample and the
+compiled step's memory (`stgat_jax.costs`, the figures `python -m stgat_jax.compile` prints),
+achieved FLOP/s and peak device memory in use (where the backend reports it). Inputs are random arrays of
 the config's shape: this measures the device program, not the input pipeline
 (benchmarks/input_pipeline.py measures that).
 """
@@ -21,7 +22,7 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
-from stgat_jax import train
+from stgat_jax import costs, steps
 
 config_flags.DEFINE_config_file("config", "configs/ntu60_xsub.py", "Config file.", lock_config=False)
 flags.DEFINE_integer("batch_size", 8, "Global batch size (all devices).")
@@ -29,16 +30,6 @@ flags.DEFINE_string("dtypes", "float32,bfloat16", "Comma-separated compute dtype
 flags.DEFINE_integer("steps", 10, "Timed steps (after two warm-up steps).")
 flags.DEFINE_integer("eval_steps", 10, "Timed eval steps.")
 FLAGS = flags.FLAGS
-
-
-def _flops(compiled) -> float | None:
-    """FLOPs of one call over all devices (XLA's cost analysis counts one device's program)."""
-    cost = compiled.cost_analysis()
-    if isinstance(cost, (list, tuple)):
-        cost = cost[0] if cost else None
-    if not cost or "flops" not in cost:
-        return None
-    return float(cost["flops"]) * jax.device_count()
 
 
 def _peak_memory() -> int | None:
@@ -55,13 +46,13 @@ def _timed(fn, n: int) -> float:
     return time.perf_counter() - t
 
 
-def run_case(config, dtype: str, batch_size: int, steps: int, eval_steps: int) -> dict:
+def run_case(config, dtype: str, batch_size: int, num_steps: int, eval_steps: int) -> dict:
     config.model.dtype = dtype
     config.batch_size = config.eval_batch_size = batch_size
-    trainer = train.Trainer(config, steps_per_epoch=100)
+    trainer = steps.Trainer(config, steps_per_epoch=100)
     state = trainer.init_state(0)
     rng = np.random.default_rng(0)
-    shape = train.input_shape(config, batch_size)
+    shape = steps.input_shape(config, batch_size)
     batch = trainer.global_batch({
         "x": rng.normal(size=shape).astype(np.float32),
         "label": rng.integers(0, config.dataset.num_classes, size=batch_size).astype(np.int32)})
@@ -69,7 +60,7 @@ def run_case(config, dtype: str, batch_size: int, steps: int, eval_steps: int) -
     t = time.perf_counter()
     compiled = trainer.train_step.lower(state, batch).compile()
     compile_s = time.perf_counter() - t
-    train_flops = _flops(compiled)
+    train_cost = costs.step_costs(compiled, jax.device_count(), batch_size)
     state, _ = compiled(state, batch)  # warm-up
     state, _ = compiled(state, batch)
     jax.block_until_ready(state)
@@ -79,14 +70,15 @@ def run_case(config, dtype: str, batch_size: int, steps: int, eval_steps: int) -
         state, metrics = compiled(state, batch)
         return metrics
 
-    train_s = _timed(one_step, steps)
+    train_s = _timed(one_step, num_steps)
 
     eval_compiled = trainer.eval_step.lower(state, batch["x"]).compile()
-    eval_flops = _flops(eval_compiled)
+    eval_cost = costs.step_costs(eval_compiled, jax.device_count(), batch_size)
     jax.block_until_ready(eval_compiled(state, batch["x"]))
     eval_s = _timed(lambda: eval_compiled(state, batch["x"]), eval_steps)
 
-    train_sps = steps * batch_size / train_s
+    train_sps = num_steps * batch_size / train_s
+    train_gflops = train_cost["gflops_per_sample"]
     return {
         "config": config.dataset.benchmark, "model": config.model.name, "dtype": dtype,
         "batch_size": batch_size, "window_frames": config.data.window_frames,
@@ -95,9 +87,11 @@ def run_case(config, dtype: str, batch_size: int, steps: int, eval_steps: int) -
         "compile_s": round(compile_s, 2),
         "train_samples_per_s": round(train_sps, 2),
         "eval_samples_per_s": round(eval_steps * batch_size / eval_s, 2),
-        "train_gflops_per_sample": train_flops and round(train_flops / batch_size / 1e9, 3),
-        "eval_gflops_per_sample": eval_flops and round(eval_flops / batch_size / 1e9, 3),
-        "train_achieved_tflops": train_flops and round(train_flops * steps / train_s / 1e12, 4),
+        "train_gflops_per_sample": train_gflops and round(train_gflops, 3),
+        "eval_gflops_per_sample": eval_cost["gflops_per_sample"] and round(eval_cost["gflops_per_sample"], 3),
+        "train_gb_accessed_per_sample": train_cost["hbm_gb_per_sample"] and round(train_cost["hbm_gb_per_sample"], 3),
+        "train_temp_bytes": train_cost["temp_bytes"],
+        "train_achieved_tflops": train_gflops and round(train_gflops * train_sps / 1e3, 4),
         "peak_memory_bytes": _peak_memory(),
     }
 

@@ -263,11 +263,13 @@ def _conv_reference(x, kernel, bias, stride):
     return out + bias
 
 
+@pytest.mark.parametrize('cpu_layout', [True, False])
 @pytest.mark.parametrize('frames,stride,taps', [(9, 1, 7), (9, 2, 7), (10, 2, 7), (11, 3, 5),
                                                  (4, 2, 7), (8, 2, 3), (7, 4, 1)])
-def test_temporal_conv_and_its_gradients(frames, stride, taps):
+def test_temporal_conv_and_its_gradients(frames, stride, taps, cpu_layout):
     x, kernel, bias = rand((2, frames, 3, 4)), rand((taps, 1, 4, 5), 1), rand((5,), 2)
-    out, vjp = jax.vjp(lambda x, k, b: ops.temporal_conv(x, k, b, stride), x, kernel, bias)
+    out, vjp = jax.vjp(lambda x, k, b: ops.temporal_conv(x, k, b, stride, cpu_layout=cpu_layout),
+                       x, kernel, bias)
     np.testing.assert_allclose(out, _conv_reference(x, kernel, bias, stride), rtol=1e-5, atol=1e-5)
     # The gradients against XLA's own transposes of the same convolution.
     pad = taps // 2
@@ -280,9 +282,11 @@ def test_temporal_conv_and_its_gradients(frames, stride, taps):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
-def test_channel_dense_and_its_gradients():
+@pytest.mark.parametrize('cpu_layout', [True, False])
+def test_channel_dense_and_its_gradients(cpu_layout):
+    dense = functools.partial(ops.channel_dense, cpu_layout=cpu_layout)
     x, kernel, bias = rand((2, 3, 4, 5)), rand((5, 6), 1), rand((6,), 2)
-    out, vjp = jax.vjp(ops.channel_dense, x, kernel, bias)
+    out, vjp = jax.vjp(dense, x, kernel, bias)
     np.testing.assert_allclose(out, x @ kernel + bias, rtol=1e-5, atol=1e-5)
     g = rand(out.shape, 3)
     dx, dk, db = vjp(g)
@@ -292,12 +296,13 @@ def test_channel_dense_and_its_gradients():
     np.testing.assert_allclose(db, g2.sum(0), rtol=1e-5, atol=1e-5)
     # bf16 compute: the gradients keep the dtypes of the arguments.
     args = [jnp.asarray(a, jnp.bfloat16) for a in (x, kernel, bias)]
-    _, vjp16 = jax.vjp(ops.channel_dense, *args)
+    _, vjp16 = jax.vjp(dense, *args)
     assert [a.dtype for a in vjp16(jnp.asarray(g, jnp.bfloat16))] == [jnp.bfloat16] * 3
 
 
+@pytest.mark.parametrize('cpu_layout', [True, False])
 @pytest.mark.parametrize('op', ['channel_dense', 'temporal_conv'])
-def test_bf16_products_accumulate_and_can_return_float32(op):
+def test_bf16_products_accumulate_and_can_return_float32(op, cpu_layout):
     """bf16 operands, float32 result on request: the product of the rounded operands to float32
     accuracy (a bf16 result would be off by ~1e-3), and gradients in the operands' dtypes."""
     c_in = 64
@@ -305,18 +310,19 @@ def test_bf16_products_accumulate_and_can_return_float32(op):
     bias = jnp.asarray(rand((5,), 2))
     if op == 'channel_dense':
         k16 = jnp.asarray(rand((c_in, 5), 1), jnp.bfloat16)
-        fn = functools.partial(ops.channel_dense, out_dtype=jnp.float32)
+        fn = functools.partial(ops.channel_dense, out_dtype=jnp.float32, cpu_layout=cpu_layout)
         want = np.asarray(x16, np.float64) @ np.asarray(k16, np.float64) + np.asarray(bias)
     else:
         k16 = jnp.asarray(rand((3, 1, c_in, 5), 1), jnp.bfloat16)
-        fn = functools.partial(ops.temporal_conv, stride=2, out_dtype=jnp.float32)
+        fn = functools.partial(ops.temporal_conv, stride=2, out_dtype=jnp.float32, cpu_layout=cpu_layout)
         want = _conv_reference(np.asarray(x16, np.float64), np.asarray(k16, np.float64),
                                np.asarray(bias), 2)
     out, vjp = jax.vjp(fn, x16, k16, bias)
     assert out.dtype == jnp.float32
     np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
     assert fn(x16, k16, bias).dtype == jnp.float32
-    default = getattr(ops, op)(x16, k16, bias, **({'stride': 2} if op == 'temporal_conv' else {}))
+    default = getattr(ops, op)(x16, k16, bias, cpu_layout=cpu_layout,
+                               **({'stride': 2} if op == 'temporal_conv' else {}))
     assert default.dtype == jnp.bfloat16
     grads = vjp(jnp.ones_like(out))
     assert [g.dtype for g in grads] == [jnp.bfloat16, jnp.bfloat16, jnp.float32]

@@ -51,7 +51,7 @@ import optax
 import pytest
 
 from stgat_jax.convert import load_official_state_dict
-from stgat_jax.models.stgat import STGAT
+from stgat_jax.models.stgat import CONV_IMPLS, STGAT
 
 FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures')
 
@@ -79,16 +79,16 @@ def with_prefix(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndar
     return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
 
 
-def model_for(case: str) -> STGAT:
-    return STGAT(num_heads=8, num_frames=16, **CASES[case])
+def model_for(case: str, conv_impl: str = 'cpu') -> STGAT:
+    return STGAT(num_heads=8, num_frames=16, conv_impl=conv_impl, **CASES[case])
 
 
 @functools.cache
-def run_case(case: str) -> dict[str, object]:
+def run_case(case: str, conv_impl: str) -> dict[str, object]:
     """Our eval logits, train logits, loss and gradients for one fixture, plus the fixture."""
     fixture = load_fixture(case)
     state_dict = with_prefix(fixture, 'state_dict/')
-    model = model_for(case)
+    model = model_for(case, conv_impl)
     params, batch_stats = load_official_state_dict(state_dict, model)
     x = jnp.asarray(fixture['input'].transpose(0, 4, 2, 3, 1))  # (N, C, T, V, M) -> (N, M, T, V, C)
     labels = jnp.asarray(fixture['labels'])
@@ -132,16 +132,18 @@ def test_fixture_matches_its_description(case):
     assert np.abs(fixture['logits_eval'] - fixture['logits_train']).max() > 0.1
 
 
+@pytest.mark.parametrize('conv_impl', CONV_IMPLS)
 @pytest.mark.parametrize('case', sorted(CASES))
-def test_eval_logits_match_official(case):
-    out = run_case(case)
+def test_eval_logits_match_official(case, conv_impl):
+    out = run_case(case, conv_impl)
     np.testing.assert_allclose(out['logits_eval'], out['fixture']['logits_eval'], rtol=0,
                                atol=LOGITS_ATOL)
 
 
+@pytest.mark.parametrize('conv_impl', CONV_IMPLS)
 @pytest.mark.parametrize('case', sorted(CASES))
-def test_train_logits_and_loss_match_official(case):
-    out = run_case(case)
+def test_train_logits_and_loss_match_official(case, conv_impl):
+    out = run_case(case, conv_impl)
     np.testing.assert_allclose(out['logits_train'], out['fixture']['logits_train'], rtol=0,
                                atol=LOGITS_ATOL)
     np.testing.assert_allclose(out['loss'], out['fixture']['loss_train'], rtol=0, atol=LOGITS_ATOL)
@@ -152,9 +154,10 @@ def is_zero_in_exact_arithmetic(path: str) -> bool:
     return path.endswith("['conv']['bias']") or path.endswith("['in_nets']['bias']")
 
 
+@pytest.mark.parametrize('conv_impl', CONV_IMPLS)
 @pytest.mark.parametrize('case', sorted(CASES))
-def test_gradients_match_official(case):
-    out = run_case(case)
+def test_gradients_match_official(case, conv_impl):
+    out = run_case(case, conv_impl)
     ours = jax.tree_util.tree_leaves_with_path(out['grads'])
     theirs = jax.tree_util.tree_leaves_with_path(out['torch_grads'])
     assert [p for p, _ in ours] == [p for p, _ in theirs]
