@@ -67,6 +67,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # 1x1/temporal convs: "cpu" (backward passes laid out for XLA:CPU), "xla" (plain autodiff, for
     # TPU/GPU) or "auto" (by the platform of the devices the step is compiled for).
     config.model.conv_impl = "auto"
+    # Rematerialise each block in the backward pass: "none", "full", "dots", "dots_no_batch".
+    config.model.remat = "none"
 
     config.optim = ml_collections.ConfigDict()
     config.optim.name = "sgd"

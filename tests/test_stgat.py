@@ -443,3 +443,24 @@ def test_embedding_matches_official_formulation():
     want = np.concatenate(parts, axis=1)  # channel order [x | d1 | d2 | d3 | d4]
     assert [part.shape[1] for part in parts] == [8, 2, 2, 2, 2]
     np.testing.assert_allclose(np.asarray(out).transpose(0, 3, 1, 2), want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize('remat', ['full', 'dots'])
+def test_remat_keeps_parameters_and_gradients(remat):
+    x = jax.random.normal(jax.random.PRNGKey(1), (2, 2, 8, 25, 3))
+    kwargs = dict(num_classes=5, blocks=((16, 16, 1), (16, 32, 2)), num_heads=2, num_frames=8)
+    base, remat_model = STGAT(**kwargs), STGAT(remat=remat, **kwargs)
+    variables = base.init(jax.random.PRNGKey(0), x)
+    assert jax.tree.structure(remat_model.init(jax.random.PRNGKey(0), x)) == jax.tree.structure(variables)
+
+    def grads(model):
+        def loss(params):
+            (logits, _), _ = model.apply({'params': params, 'batch_stats': variables['batch_stats']}, x,
+                                         train=True, mutable=['batch_stats'])
+            return jnp.sum(logits ** 2)
+        return jax.jit(jax.grad(loss))(variables['params'])
+
+    for a, b in zip(jax.tree.leaves(grads(remat_model)), jax.tree.leaves(grads(base))):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match='remat must be one of'):
+        STGAT(remat='some', **kwargs).init(jax.random.PRNGKey(0), x)

@@ -85,6 +85,14 @@ NTU60_BLOCKS: tuple[tuple[int, int, int], ...] = (
 LEAKY_SLOPE = 0.1
 # How the 1x1 and temporal convs are differentiated (STGAT.conv_impl).
 CONV_IMPLS = ('cpu', 'xla')
+# Rematerialisation of each block in the backward pass (STGAT.remat): the `jax.checkpoint` policy
+# of what the forward pass keeps; 'none' keeps everything, 'full' recomputes the block.
+REMAT_POLICIES = {
+    'none': None,
+    'full': None,
+    'dots': jax.checkpoint_policies.dots_saveable,
+    'dots_no_batch': jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
+}
 
 # kaiming_normal_(mode='fan_out') with the default gain sqrt(2).
 CONV_KERNEL_INIT = nn.initializers.variance_scaling(2.0, 'fan_out', 'normal')
@@ -461,6 +469,9 @@ class STGAT(nn.Module):
         and backward passes of :func:`ops.channel_dense` / :func:`ops.temporal_conv` written for
         XLA's CPU backend, or ``'xla'``, plain autodiff, which XLA's TPU and GPU compilers
         schedule better (``models.build_model`` resolves the config's ``'auto'`` by platform).
+      remat: rematerialise each block in the backward pass to save memory: ``'none'``,
+        ``'full'`` (recompute the block), ``'dots'`` / ``'dots_no_batch'`` (keep the products,
+        recompute the elementwise work; `jax.checkpoint_policies`). Same function, same gradients.
       csta_blocks: indices of the blocks whose output goes through a coupled spatial-temporal
         attention (:class:`~stgat_jax.models.csta.CoupledAttention`, module ``csta_{i}``); empty
         (the default) adds nothing, so the official model is unchanged.
@@ -496,6 +507,7 @@ class STGAT(nn.Module):
     return_attention: bool = False
     dtype: Any = jnp.float32
     conv_impl: str = 'cpu'
+    remat: str = 'none'
     csta_blocks: Sequence[int] = ()
     csta_hidden_features: int = 64
     csta_pooling: str = 'mean'
@@ -514,6 +526,8 @@ class STGAT(nn.Module):
             )
         if self.conv_impl not in CONV_IMPLS:
             raise ValueError(f'conv_impl must be one of {CONV_IMPLS}, got {self.conv_impl!r}')
+        if self.remat not in REMAT_POLICIES:
+            raise ValueError(f'remat must be one of {tuple(REMAT_POLICIES)}, got {self.remat!r}')
         if self.window < 1 or self.window % 2 == 0:
             raise ValueError(f'window must be a positive odd number, got {self.window}')
         if self.temporal_kernel < 1 or self.temporal_kernel % 2 == 0:
@@ -584,8 +598,11 @@ class STGAT(nn.Module):
         csta_aux: dict[int, dict[str, jax.Array]] = {}
         context = coords  # the model input: CSTA's 'coordinates' / 'motion' input, motion prior
         frames = t
+        block_cls = STAttentionBlock
+        if self.remat != 'none':  # argument 2 of __call__ (self, x, train) is static
+            block_cls = nn.remat(STAttentionBlock, static_argnums=(2,), policy=REMAT_POLICIES[self.remat])
         for i, (c_in, c_out, stride) in enumerate(self.blocks):
-            h, aux_i = STAttentionBlock(
+            h, aux_i = block_cls(
                 in_channels=c_in,
                 out_channels=c_out,
                 stride=stride,
