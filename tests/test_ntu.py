@@ -527,5 +527,5 @@ def test_action_names():
     assert ntu60[0] == "drink water" and ntu60[59] == "walking apart from each other"
     assert ntu120[119] == "finger-guessing game (playing rock-paper-scissors)"
     assert not any(n.endswith(".") or n != n.strip() or not n for n in ntu120)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"expected dataset one of \['ntu120', 'ntu60'\], got 'ntu'"):
         ntu.action_names("ntu")
