@@ -77,7 +77,8 @@ def restore(manager: ocp.CheckpointManager, abstract_state: Any, data_iterator=N
             restored = manager.restore(s, args=ocp.args.Composite(**items))
         except Exception as e:  # Orbax raises many types for unreadable checkpoints.
             if step is not None or i == len(steps) - 1:
-                raise
+                raise ValueError(f"checkpoint at step {s} in {manager.directory} cannot be restored "
+                                 f"({type(e).__name__}: {e})") from e
             log.warning("checkpoint at step %d in %s cannot be restored (%s: %s); falling back to "
                         "step %d", s, manager.directory, type(e).__name__, e, steps[i + 1])
             continue

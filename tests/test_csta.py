@@ -152,7 +152,7 @@ def test_output_shapes(frames, csta):
 
 def test_wrong_clip_length_is_rejected():
     model = HCN(num_classes=3, num_frames=64)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r'\(T, V, C\) = \(64, 25, 3\), got \(1, 1, 32, 25, 3\)'):
         model.init(jax.random.key(0), jnp.zeros((1, 1, 32, V, 3)))
 
 
@@ -222,7 +222,7 @@ def test_residual_normalisation():
 
 def test_unknown_mode_is_rejected():
     features, joint, frame = random_inputs()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown CSTA normalisation 'softmax'"):
         attend(features, joint, frame, mode='softmax')
 
 
@@ -253,7 +253,7 @@ def test_coupled_attention_reads_coordinates_when_asked():
     _, first = apply(variables, features, coordinates)
     _, second = apply(variables, 2.0 * features, coordinates)
     np.testing.assert_allclose(first['map'], second['map'], rtol=1e-6)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="subnet_input='coordinates' needs a context tensor"):
         module.apply(variables, features)
 
 
@@ -287,7 +287,7 @@ def test_coupled_attention_reads_joint_speeds_for_motion():
     # Relative speeds: the same whatever the position and the units of the skeleton.
     np.testing.assert_allclose(first['map'], moved['map'], rtol=1e-4)
     assert not np.allclose(first['joint_weights'], other_motion['joint_weights'], rtol=1e-6, atol=0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"subnet_input='motion' needs a skeleton \(or context\) tensor"):
         module.apply(variables, features)
 
 
@@ -339,9 +339,9 @@ def test_motion_prior_multiplies_the_learned_weights_by_the_motion_shares():
     _, both = apply(variables, features, None, skeleton)
     product = (share * np.asarray(learned['joint_weights']))
     np.testing.assert_allclose(both['joint_weights'], product / product.sum(-1, keepdims=True), rtol=1e-5)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r'motion_prior > 0 needs a skeleton \(or context\) tensor'):
         module.apply(variables, features)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match='motion_prior must be >= 0, got -1.0'):
         CoupledAttention(motion_prior=-1.0).init(key(0), features, None, skeleton)
 
 

@@ -21,6 +21,20 @@ X_SHAPE = (2, 2, 8, V, 3)  # N, M, T, V, C
 HIDDEN = 8
 
 
+def read_png(path) -> np.ndarray:
+    """(H, W, 3) RGB values in [0, 1] of a PNG file."""
+    import matplotlib.image  # matplotlib is a dependency of the pictures under test
+
+    return matplotlib.image.imread(str(path))[..., :3]
+
+
+def assert_drawn(pixels: np.ndarray, what: str) -> None:
+    """Not blank: a good part of the picture is not background, in many colours."""
+    drawn = (pixels < 0.95).any(-1).mean()
+    colours = len(np.unique((pixels * 255).astype(np.uint8).reshape(-1, 3), axis=0))
+    assert drawn > 0.1 and colours > 100, f'{what} looks blank: {drawn:.1%} drawn, {colours} colours'
+
+
 def skeletons(shape=X_SHAPE, seed=0) -> jax.Array:
     return jnp.asarray(np.random.default_rng(seed).normal(size=shape), jnp.float32)
 
@@ -206,6 +220,14 @@ def test_draw_attention_writes_a_png_and_checks_shapes(tmp_path):
     path = visualize.draw_attention(skeleton, weights, tmp_path / 'sub' / 'att.png', title='t')
     data = pathlib.Path(path).read_bytes()
     assert data[:8] == b'\x89PNG\r\n\x1a\n' and len(data) > 10_000
+    # A 17-inch-wide figure at 90 dpi, trimmed to its content; one row of panels per stream.
+    pixels = read_png(path)
+    one_row = read_png(visualize.draw_attention(skeleton, {'position': weights['position']},
+                                                tmp_path / 'one.png'))
+    assert 1100 <= pixels.shape[1] <= 17 * 90 and pixels.shape[1] == one_row.shape[1], pixels.shape
+    assert 1.7 < pixels.shape[0] / one_row.shape[0] < 2.1, (pixels.shape, one_row.shape)
+    assert_drawn(pixels, 'the attention picture')
+    assert_drawn(one_row, 'the one-stream attention picture')
     with pytest.raises(ValueError, match='joint_weights'):
         visualize.draw_attention(skeleton[:, :20], weights, tmp_path / 'bad.png',
                                  joint_names=visualize.JOINT_NAMES[:20])
@@ -236,12 +258,15 @@ def test_visualize_restores_a_checkpoint_and_draws_a_raw_file(tmp_path):
     out = visualize.visualize(config, tmp_path / 'run', raw)  # an untrained CSTA-CNN
     assert out == tmp_path / 'run' / f'attention_{raw.stem}.png'
     assert out.stat().st_size > 10_000
+    pixels = read_png(out)  # two streams: two rows of panels
+    assert 1100 <= pixels.shape[1] <= 17 * 90 and 700 <= pixels.shape[0] <= 2 * 4.6 * 90, pixels.shape
+    assert_drawn(pixels, 'the attention picture of a raw file')
 
     # The summary of the same file: the untrained subnetworks are nearly uniform, so the weights
     # are the motion prior's, which favours the waving (right) arm in both streams.
     assert visualize.raw_files(raw.parent) == [raw]
     assert visualize.raw_files(raw.parent / '*A002.skeleton') == [raw]
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match=r"no raw skeleton files match '.*\*A001\.skeleton'"):
         visualize.raw_files(raw.parent / '*A001.skeleton')
     summary = visualize.summarize(config, tmp_path / 'run', [raw])
     assert list(summary) == [1] and sorted(summary[1]) == ['motion', 'position']

@@ -10,7 +10,7 @@ import pytest
 
 from configs import default
 from data_prep import prepare, synthetic
-from stgat_jax import checkpoints, evaluate, input_pipeline, predict, run, train
+from stgat_jax import checkpoints, evaluate, input_pipeline, predict, reporting, run, train
 
 pytestmark = pytest.mark.slow
 
@@ -23,6 +23,13 @@ def data_dir(tmp_path_factory):
                        replications=(1,), min_frames=30, max_frames=60, progress=False)
     prepare.prepare("synthetic", root / "raw", root / "tfds", benchmarks=["synthetic_xsub"], num_workers=1)
     return root
+
+
+def read_png(path) -> np.ndarray:
+    """(H, W, 3) RGB values in [0, 1] of a PNG file."""
+    import matplotlib.image  # matplotlib is a dependency of the pictures under test
+
+    return matplotlib.image.imread(path)[..., :3]
 
 
 def tiny_config(data_dir, **overrides):
@@ -63,9 +70,24 @@ def test_train_checkpoint_restore_and_eval(data_dir, tmp_path):
         assert key in on_disk
     assert on_disk["num_examples"] == 24 and on_disk["step"] == config.num_train_steps
     assert 0.0 <= on_disk["top1"] <= on_disk["top5"] <= 1.0
-    assert os.path.exists(os.path.join(workdir, "confusion_test.png"))
     scores = np.load(os.path.join(workdir, "scores_test.npz"))
     assert scores["logits"].shape == (24, 12) and len(set(scores["sample_names"])) == 24
+    # What results.json says is what the saved scores say, recomputed here.
+    labels = np.asarray([int(str(n)[-3:]) - 1 for n in scores["sample_names"]])
+    np.testing.assert_array_equal(scores["labels"], labels, err_msg="scores_test.npz labels do not match the names")
+    ranked = np.argsort(-scores["logits"], axis=1, kind="stable")
+    assert on_disk["top1"] == np.mean(ranked[:, 0] == labels), "results.json top1 is not the scores' top-1"
+    assert on_disk["top5"] == np.mean((ranked[:, :5] == labels[:, None]).any(1)), "results.json top5"
+    recall = [np.mean(ranked[labels == c, 0] == c) for c in range(12)]
+    assert on_disk["mean_class_accuracy"] == pytest.approx(np.mean(recall)), "results.json mean_class_accuracy"
+    confusion = np.load(os.path.join(workdir, "confusion_test.npz"))["confusion"]
+    assert confusion.sum() == 24 and np.trace(confusion) == round(24 * on_disk["top1"])
+    np.testing.assert_array_equal(confusion.sum(1), np.bincount(labels, minlength=12))
+    np.testing.assert_array_equal(confusion.sum(0), np.bincount(ranked[:, 0], minlength=12))
+    pixels = read_png(os.path.join(workdir, "confusion_test.png"))
+    assert pixels.shape[:2] == (760, 760), pixels.shape  # (4 + 0.3 x 12 classes) inches at 100 dpi
+    blue = (pixels[..., 2] - pixels[..., 0] > 0.3).mean()  # the filled cells and the colour bar
+    assert (pixels < 0.95).any(-1).mean() > 0.05 and blue > 0.01, "confusion_test.png looks blank"
     records = [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
     assert [r["step"] for r in records if "train_loss" in r] == [2, 4]
     tests = [r for r in records if "test_top1" in r]
@@ -74,7 +96,9 @@ def test_train_checkpoint_restore_and_eval(data_dir, tmp_path):
     assert on_disk["best_step"] in (3, 4)
     assert on_disk["best_top1"] == max(r["test_top1"] for r in tests)
     assert os.listdir(os.path.join(workdir, "best")) == [str(on_disk["best_step"])]
-    assert os.path.getsize(os.path.join(workdir, "curves.png")) > 10_000
+    pixels = read_png(os.path.join(workdir, "curves.png"))
+    assert pixels.shape[:2] == (360, 1350), pixels.shape  # 15 x 4 inches at 90 dpi
+    assert (pixels < 0.95).any(-1).mean() > 0.05, "curves.png looks blank"
     assert any(f.startswith("events.out.tfevents") for f in os.listdir(os.path.join(workdir, "tensorboard")))
 
     # Eval mode restores the checkpoint and reproduces the training run's metrics and logits.
@@ -151,10 +175,20 @@ def test_a_non_finite_loss_stops_the_run_and_names_the_last_good_checkpoint(data
     assert not os.path.exists(os.path.join(workdir, "checkpoints", "2"))  # nothing non-finite was saved
 
 
-def test_a_corrupt_latest_checkpoint_falls_back_to_the_previous_one(data_dir, tmp_path, caplog):
+def test_a_run_learns_and_a_corrupt_latest_checkpoint_falls_back_to_the_previous_one(data_dir, tmp_path, caplog):
+    # 24 steps (8 epochs of 3 batches, the LR x0.1 at epochs 4 and 5): enough to learn this set.
+    config = tiny_config(data_dir, num_train_steps=24)
+    config.checkpoint.every_steps = 12
     workdir = str(tmp_path / "run")
-    train.train_and_evaluate(tiny_config(data_dir), workdir)  # checkpoints at steps 2 and 4
-    state_dir = os.path.join(workdir, "checkpoints", "4", "state")
+    results = train.train_and_evaluate(config, workdir)  # checkpoints at steps 12 and 24
+    losses = [r["train_loss"] for r in reporting.read_metrics(workdir) if "train_loss" in r]
+    assert len(losses) == 12
+    first, last = np.mean(losses[:3]), np.mean(losses[-3:])
+    assert last < 0.8 * first, f"training does not learn: train loss {first:.3f} at the start, {last:.3f} at the end"
+    # Chance is 1/12; this run reaches about 0.58 on the unseen performer.
+    assert results["top1"] >= 0.3, f"training does not learn: test top-1 {results['top1']:.3f} after 24 steps"
+
+    state_dir = os.path.join(workdir, "checkpoints", "24", "state")
     for root, _, files in os.walk(state_dir):  # damage every file of the latest state
         for name in files:
             with open(os.path.join(root, name), "wb") as f:
@@ -162,7 +196,7 @@ def test_a_corrupt_latest_checkpoint_falls_back_to_the_previous_one(data_dir, tm
     trainer = train.Trainer(tiny_config(data_dir), steps_per_epoch=1)
     manager = checkpoints.create_manager(workdir, read_only=True)
     state, step = checkpoints.restore(manager, trainer.abstract_state())
-    assert step == 2 and int(state.step) == 2
-    assert "falling back to step 2" in caplog.text
-    with pytest.raises(Exception):
-        checkpoints.restore(manager, trainer.abstract_state(), step=4)  # asked for by name: no fallback
+    assert step == 12 and int(state.step) == 12
+    assert "falling back to step 12" in caplog.text
+    with pytest.raises(ValueError, match=r"checkpoint at step 24 in .*checkpoints cannot be restored"):
+        checkpoints.restore(manager, trainer.abstract_state(), step=24)  # asked for by name: no fallback

@@ -1,5 +1,7 @@
 """The ensemble tool aligns streams by sample name and refuses mismatched sets."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -49,9 +51,29 @@ def test_refuses_missing_extra_and_relabelled_samples(tmp_path):
         ensemble.ensemble([wa], weights=[1, 2])
 
 
-def test_cli_prints_streams_and_fused(tmp_path, capsys):
-    wa = _write(tmp_path / "a", ["s1", "s2"], np.eye(2), [0, 1])
-    ensemble.main([wa, wa, "--weights=1,0.5", "--json", str(tmp_path / "m.json")])
+def test_cli_prints_streams_and_fused_and_writes_what_it_printed(tmp_path, capsys):
+    names = ["s1", "s2", "s3", "s4"]
+    labels = [0, 1, 2, 2]
+    # a alone: right on s1, s2 (top-1 1/2); b alone: right on s3, s4 (1/2).
+    a = [[3, 0, 0], [0, 3, 0], [2, 0, 1], [1.5, 0, 0]]
+    b = [[0, 1, 0], [1, 0, 0], [0, 0, 2], [0, 0, 1]]
+    wa = _write(tmp_path / "a", names, a, labels)
+    wb = _write(tmp_path / "b", names, b, labels)
+    ensemble.main([wa, wb, "--weights=1,2", "--json", str(tmp_path / "m.json"), "--out", str(tmp_path / "f.npz")])
     out = capsys.readouterr().out
-    assert "fused [1.0, 0.5]" in out and "1.0000" in out
-    assert (tmp_path / "m.json").exists()
+    # Fused by hand, a + 2 b: [3,2,0] -> 0 ok; [2,3,0] -> 1 ok; [2,0,5] -> 2 ok; [1.5,0,2] -> 2 ok.
+    fused = np.asarray(a) + 2 * np.asarray(b)
+    assert "fused [1.0, 2.0]" in out and "1.0000" in out
+    written = json.loads((tmp_path / "m.json").read_text())
+    assert written["weights"] == [1.0, 2.0] and written["num_examples"] == 4
+    assert written["fused"]["top1"] == 1.0 and written["fused"]["mean_class_accuracy"] == 1.0
+    for workdir in (wa, wb):
+        assert written["streams"][workdir]["top1"] == 0.5, workdir
+    # Class 2 has two samples: per-class recall (1, 1, 0) for a, (0, 0, 1) for b, unlike top-1.
+    assert written["streams"][wa]["mean_class_accuracy"] == pytest.approx(2 / 3)
+    assert written["streams"][wb]["mean_class_accuracy"] == pytest.approx(1 / 3)
+    with np.load(tmp_path / "f.npz") as f:
+        np.testing.assert_allclose(f["logits"], fused)
+        assert list(f["sample_names"]) == names and list(f["labels"]) == labels
+    for key in ("top1", "top5", "mean_class_accuracy"):
+        assert f"{written['fused'][key]:.4f}" in out

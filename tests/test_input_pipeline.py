@@ -35,6 +35,8 @@ def test_uniform_resample_and_centre_crop_match_the_official_rule():
     idx = ip.uniform_resample_indices(47, 150)
     np.testing.assert_array_equal(idx, [int(i * 47 / 150) for i in range(150)])
     assert ip.centre_crop_start(150, 128) == 11
+    # Official random_choose_simple(center=True): begin = (T - size) // 2, also for odd T - size.
+    assert [ip.centre_crop_start(t, 8) for t in (9, 11, 12)] == [0, 1, 2]
 
 
 def test_motion_appends_a_zero_frame_and_skips():

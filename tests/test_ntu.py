@@ -527,5 +527,18 @@ def test_action_names():
     assert ntu60[0] == "drink water" and ntu60[59] == "walking apart from each other"
     assert ntu120[119] == "finger-guessing game (playing rock-paper-scissors)"
     assert not any(n.endswith(".") or n != n.strip() or not n for n in ntu120)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"expected dataset one of \['ntu120', 'ntu60'\], got 'ntu'"):
         ntu.action_names("ntu")
+
+
+def test_upright_rule_is_the_official_y_extent_times_0_8_over_x_extent():
+    # Official xy_valid on the first valid frame: ptp(y) * 0.8 > ptp(x). A body 1.0 tall and 0.9
+    # wide is not upright (0.8 < 0.9); 1.0 tall and 0.7 wide is.
+    track = np.zeros((3, 2, 25))
+    track[0, :, :2] = [0.0, 0.9]
+    track[1, :, :2] = [0.0, 1.0]
+    track[2] = 1.0
+    assert not ntu._looks_upright(track)
+    track[0, :, 1] = 0.7
+    assert ntu._looks_upright(track)
+    assert not ntu._looks_upright(np.zeros((3, 2, 25)))  # no valid frame

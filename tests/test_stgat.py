@@ -172,16 +172,56 @@ def test_forward_train_and_eval(tiny):
     assert len(aux['blocks']) == 2
     assert aux['blocks'][0]['spatial_attention'].shape == (4, 4, 75, 25)
     assert aux['blocks'][1]['gate'].shape == (4, 4, 3)
-    # Train mode updates the running statistics (momentum 0.9: new = 0.9 old + 0.1 batch).
+    # Train mode updates the running statistics (exact values: test_running_statistics_...).
     old = tiny['variables']['batch_stats']['graph_layers_0']['out_nets']['bn']['var']
     new = tiny['updates']['batch_stats']['graph_layers_0']['out_nets']['bn']['var']
     assert not np.allclose(old, new)
-    assert np.all(np.asarray(new) >= 0.9 * np.asarray(old) - 1e-6)
     # Eval mode uses the running statistics; no per-block aux unless asked for.
     eval_logits = tiny['eval_logits']
     assert eval_logits.shape == (2, 60) and np.all(np.isfinite(eval_logits))
     assert not np.allclose(eval_logits, logits)
     assert set(tiny['eval_aux']) == {'features'}
+
+
+def test_running_statistics_after_one_train_step_are_torch_momentum_0_1():
+    """Every BatchNorm of the model, after one train-mode pass, holds
+    ``0.9 * old + 0.1 * batch`` (PyTorch momentum 0.1) of the mean and of the biased variance of
+    what its convolution fed it (read back with ``capture_intermediates``), computed here in
+    float64. The old statistics are random, so the weight of the old value is checked too."""
+    model = STGAT(**TINY)
+    x = jax.random.normal(jax.random.key(5), X_SHAPE)
+    variables = filled_variables(model, x, seed=3)
+    rng = np.random.default_rng(4)
+    variables['batch_stats'] = jax.tree_util.tree_map_with_path(
+        lambda path, v: (rng.normal(0.0, 0.5, v.shape) if path[-1].key == 'mean'
+                         else rng.uniform(0.5, 2.0, v.shape)).astype(np.float32),
+        variables['batch_stats'])
+    _, updated = jax.jit(lambda v, x: model.apply(
+        v, x, train=True, mutable=['batch_stats', 'intermediates'],
+        capture_intermediates=lambda mdl, method: mdl.name == 'conv'))(variables, x)
+    checked = []
+    for path, old_mean in jax.tree_util.tree_leaves_with_path(variables['batch_stats']):
+        if path[-1].key != 'mean':
+            continue
+        keys = [p.key for p in path[:-2]]  # ... -> ConvBN -> 'bn' -> 'mean'
+        name = '/'.join(keys)
+        fed = updated['intermediates']
+        for key in keys + ['conv']:
+            fed = fed[key]
+        fed = np.asarray(fed['__call__'][0], np.float64).reshape(-1, old_mean.shape[-1])
+        old_var = variables['batch_stats']
+        new = updated['batch_stats']
+        for key in keys + ['bn']:
+            old_var, new = old_var[key], new[key]
+        want_mean = 0.9 * old_mean + 0.1 * fed.mean(0)
+        want_var = 0.9 * old_var['var'] + 0.1 * fed.var(0)  # biased, as stgat.py documents
+        np.testing.assert_allclose(new['mean'], want_mean, rtol=1e-5, atol=1e-6,
+                                   err_msg=f'{name}: running mean is not 0.9 old + 0.1 batch mean')
+        np.testing.assert_allclose(new['var'], want_var, rtol=1e-5, atol=1e-6,
+                                   err_msg=f'{name}: running var is not 0.9 old + 0.1 batch var')
+        checked.append(name)
+    # The embedding's five, three per block and the three downsampling ones of the second block.
+    assert len(checked) == len(jax.tree.leaves(variables['batch_stats'])) // 2 == 5 + 3 + 6
 
 
 def test_gradients_are_finite(tiny):

@@ -132,9 +132,9 @@ def test_name_grammar_and_grid(small_grid):
     assert synthetic.parse_name("S017C003P040R002A012.skeleton") == (17, 3, 40, 2, 12)
     assert synthetic.parse_name(pathlib.Path("x/S001C001P001R001A001")) == (1, 1, 1, 1, 1)
     for bad in ("S1C1P1R1A1", "S001C001P001R001A001.txt", "s001c001p001r001a001", "S001C001P001R001A0011"):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=f"'{bad}' is not an NTU sample name"):
             synthetic.parse_name(bad)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r'name fields must be integers in 1..999, got \(1, 1, 1000, 1, 1\)'):
         synthetic.sample_name(1, 1, 1000, 1, 1)
 
     out, paths, _ = small_grid
@@ -224,9 +224,9 @@ def test_writer_format_details(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left
     lf = synthetic.format_skeleton([[a]])
     assert "\r" not in lf and lf.count("\n") == 1 + 1 + 1 + 1 + 25
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r'frame 0: joints must be \(25, 12\), got \(25, 11\)'):
         synthetic.format_skeleton([[synthetic.SkeletonBody(1, a.info, joints[:, :11])]])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match='frame 0: body info must have 9 values, got 8'):
         synthetic.format_skeleton([[synthetic.SkeletonBody(1, a.info[:8], joints)]])
 
 
