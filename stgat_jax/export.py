@@ -202,13 +202,19 @@ def metadata(config: ml_collections.ConfigDict, fmt: str, step: int, file_name: 
     else:
         why = rule.get("reason") or "jax2onnx cannot trace the model with a symbolic frame axis"
         frames = f"T fixed at {dims[2]}: {why}"
+    names = predict.class_names(config)
+    num_classes = int(config.dataset.num_classes)
+    if len(names) != num_classes:
+        log.warning("dataset %s names %d classes, the model has %d outputs: writing 'class i' names",
+                    config.dataset.name, len(names), num_classes)
+        names = [f"class {i}" for i in range(num_classes)]
     return {
         "format": fmt, "file": file_name, "model": config.model.name, "step": int(step),
-        "class_names": predict.class_names(config),
+        "class_names": names,
         "input": {"name": INPUT_NAME, "shape": dims, "dtype": "float32",
                   "layout": "(N, M, T, V, C): samples, persons, frames, joints, coordinates (channels last)",
                   "frames": frames},
-        "output": {"name": OUTPUT_NAME, "shape": ["N", int(config.dataset.num_classes)], "dtype": "float32",
+        "output": {"name": OUTPUT_NAME, "shape": ["N", num_classes], "dtype": "float32",
                    "meaning": "logits; softmax gives class probabilities"},
         "preprocessing": preprocessing(config),
     }
