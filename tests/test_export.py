@@ -257,7 +257,7 @@ def test_an_export_that_differs_from_jax_is_refused():
     serialized = export.export_stablehlo(forward, ["N", 2, 16, 25, 3])
     shapes = [(2, 2, 16, 25, 3)]
     assert export.check_export(serialized, "stablehlo", forward, shapes) <= ATOL
-    other = export.forward_fn(model, jax.tree.map(lambda p: p * 1.01, variables["params"]),
+    other = export.forward_fn(model, jax.tree.map(lambda p: p + 0.05, variables["params"]),
                               variables.get("batch_stats", {}))
     with pytest.raises(export.ExportError, match="differ from the JAX model"):
         export.check_export(serialized, "stablehlo", other, shapes)
@@ -293,7 +293,7 @@ def test_readme_example_classifies_a_raw_file_without_jax(runs, case, tmp_path):
     logits = jax_logits(runs, case)[2]
     probs = np.exp(logits - logits.max())
     probs /= probs.sum()
-    classes = predict.class_names(config)[: config.dataset.num_classes]
+    classes = json.loads((tmp_path / "model.onnx.json").read_text())["class_names"]
     lines = out.stdout.strip().splitlines()
     assert len(lines) == 5
     for line, k in zip(lines, np.argsort(-probs)[:5]):
