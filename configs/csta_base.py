@@ -69,7 +69,7 @@ Reported CSTA-CNN top-1 (an AI-generated summary of the paper, not its tables; u
 
 import ml_collections
 
-from configs import default
+from configs import common
 
 # HCN's schedule in skelact (batch 64 = 2 GPUs x 32).
 EPOCHS = 500
@@ -123,10 +123,10 @@ def benchmark_config(dataset: str, benchmark: str, num_classes: int, num_persons
     Options: `model=csta_cnn` (default) or `model=hcn` (the same network and recipe without CSTA,
     the baseline of the ablation), `stream=joint|bone|joint_motion|bone_motion`.
     """
-    options = default.parse_options(arg, {"model": "csta_cnn", "stream": "joint"})
+    options = common.parse_options(arg, {"model": "csta_cnn", "stream": "joint"})
     if options["model"] not in ("csta_cnn", "hcn"):
         raise ValueError(f"config option model={options['model']!r}: expected csta_cnn or hcn")
-    config = default.get_config()
+    config = common.base_config()
     config.dataset.name = dataset
     config.dataset.benchmark = f"{dataset}_{benchmark}"
     config.dataset.raw_dir = ""
