@@ -11,6 +11,9 @@ the sampled frames. recipe=full: paper-width STGAT with CTR-GCN's NW-UCLA schedu
 accelerators; not measured here). recipe=cpu: a 3-block STGAT (149k parameters), 60 epochs:
 top-1 89.7 (joint) in 30.5 min wall on a shared, loaded 2-core CPU (median 2.6 steps/s, up to
 4.7; about 15 min on a quiet one). Anchors: CTR-GCN 94.6 joint / 96.5 four streams; InfoGCN 97.0.
+CSTA-CNN and HCN on the same input, 12-epoch short runs (batch 64, x0.1 at 9 and 11; single
+runs): CSTA-CNN with the motion prior (default) 67.9, with csta_motion_prior=0 64.9, HCN 63.1.
+The prior does not cost accuracy here, so it stays on (configs/csta_base.py).
 Options: `stream=joint|bone|joint_motion|bone_motion`; `recipe=full|cpu`; `model=stgat|csta_cnn|hcn`.
 
 Departures from CTR-GCN's feeder: an axis without spread becomes 0 (CTR-GCN divides by zero);
