@@ -2,14 +2,14 @@
 
 import ml_collections
 
-from configs import default
+from configs import common, csta_base
 
 
 def benchmark_config(dataset: str, benchmark: str, num_classes: int, arg: str | None,
                      num_epochs: int = 120, milestones: tuple[int, ...] = (60, 90)) -> ml_collections.ConfigDict:
     """Full STGAT, batch 32, SGD Nesterov 0.1, 5 warm-up epochs, x0.1 at the milestones."""
-    options = default.parse_options(arg, {"stream": "joint", "motion_skip": "1", "model": "stgat"})
-    config = default.get_config()
+    options = common.parse_options(arg, {"stream": "joint", "motion_skip": "1", "model": "stgat"})
+    config = common.base_config()
     config.dataset.name = dataset
     config.dataset.benchmark = f"{dataset}_{benchmark}"
     config.dataset.raw_dir = ""
@@ -35,13 +35,9 @@ def benchmark_config(dataset: str, benchmark: str, num_classes: int, arg: str | 
     config.eval_every_epochs = 1.0  # as the official loop; the best checkpoint is kept in WORKDIR/best
     config.checkpoint.every_steps = 1000
     if options["model"] == "csta_cnn":
-        from configs import csta_base
-
         csta_base.apply_csta_cnn(config)
         config.data.num_workers = 4
     elif options["model"] == "stgat_csta":  # STGAT with CSTA plugged in after its last block
-        from configs import csta_base
-
         csta_base.add_csta_to_stgat(config)
     elif options["model"] != "stgat":
         raise ValueError(f"config option model={options['model']!r}: expected stgat, stgat_csta or csta_cnn")

@@ -42,7 +42,7 @@ import tqdm
 from array_record.python import array_record_module
 from tensorflow_datasets.core import example_serializer
 
-from data_prep import kinetics, loaders, ntu, uestc
+from data_prep import kinetics, loaders, ntu, nw_ucla, uestc
 from data_prep.loaders import Sample
 
 REPORT_NAME = "prepare_report.json"
@@ -711,7 +711,52 @@ class UestcSkeleton(SkeletonBuilder):
         return plan
 
 
-BUILDERS: tuple[type[SkeletonBuilder], ...] = (NtuSkeleton, KineticsSkeleton, UestcSkeleton)
+# --------------------------------------------------------------------------------------------
+# NW-UCLA (CTR-GCN's JSON release)
+
+
+class NwUclaSkeleton(SkeletonBuilder):
+    """NW-UCLA Multiview Action3D: ``(T, 1, 20, 3)`` world x, y, z in metres, as stored.
+
+    ``raw_dir`` holds the ``a01_s01_e00_v01.json`` files, or a folder ``all_sqe/`` of them (the
+    layout of CTR-GCN's ``data/NW-UCLA``). Views 1 and 2 train, view 3 tests
+    (:func:`data_prep.nw_ucla.sample_split`).
+    """
+
+    BUILDER_CONFIGS = [SkeletonConfig(
+        name="nw_ucla", dataset="nw_ucla", benchmark="xview",
+        description="Northwestern-UCLA Multiview Action3D (Wang et al., CVPR 2014), CTR-GCN's "
+                    "JSON release; views 1+2 train, view 3 tests.")]
+    MANUAL_DOWNLOAD_INSTRUCTIONS = "raw_dir must hold the .json files (or all_sqe/ with them)."
+    RECORD_SHAPE = (1, nw_ucla.NUM_JOINTS, 3)
+    load = staticmethod(loaders.load_nw_ucla)
+
+    def class_names(self) -> Sequence[str]:
+        return nw_ucla.ACTION_NAMES
+
+    def list_samples(self, raw_dir: pathlib.Path) -> SamplePlan:
+        if (raw_dir / "all_sqe").is_dir():
+            raw_dir = raw_dir / "all_sqe"
+        paths = sorted(raw_dir.glob("*.json"))
+        if not paths:
+            raise FileNotFoundError(f"raw_dir {raw_dir} holds no .json files "
+                                    f"(nor does an all_sqe/ folder in it).")
+        plan = self._empty_plan(len(paths))
+        errors: list[str] = []
+        for path in paths:
+            try:
+                name = nw_ucla.parse_sample_name(path)
+            except ValueError as err:
+                errors.append(str(err))
+                continue
+            plan.splits[nw_ucla.sample_split(name)].append(Sample(str(name), str(path),
+                                                                  name.label))
+        _unusable_files("nw_ucla", errors)
+        return plan
+
+
+BUILDERS: tuple[type[SkeletonBuilder], ...] = (NtuSkeleton, KineticsSkeleton, UestcSkeleton,
+                                               NwUclaSkeleton)
 """Every builder; their configs are the benchmarks."""
 
 

@@ -23,7 +23,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from data_prep import kinetics, ntu, uestc
+from data_prep import kinetics, ntu, nw_ucla, uestc
 from stgat_jax import host
 
 
@@ -72,6 +72,11 @@ def load_kinetics(sample: Sample) -> np.ndarray:
 def load_uestc(sample: Sample) -> np.ndarray:
     """A UESTC ``.txt`` or ``.mat`` file as ``(T, 1, 25, 3)``."""
     return uestc.load_sample(sample.path).transpose(1, 3, 2, 0)
+
+
+def load_nw_ucla(sample: Sample) -> np.ndarray:
+    """An NW-UCLA ``.json`` file as ``(T, 1, 20, 3)``."""
+    return nw_ucla.load_sample(sample.path).transpose(1, 3, 2, 0)
 
 
 def encode_skeleton(data: np.ndarray, frame_shape: tuple[int, ...]) -> bytes:

@@ -2,9 +2,9 @@
 
     python -m data_prep.prepare --dataset=ntu60 --raw_dir=RAW --data_dir=data/tfds
 
-``--dataset`` is one of ``ntu60``, ``ntu120``, ``kinetics400``, ``uestc`` or ``synthetic``; each
-of its benchmarks (builder configs, e.g. ``ntu60_xsub`` and ``ntu60_xview``) becomes one TFDS
-dataset. Re-running skips benchmarks already built; an interrupted or failed run leaves only
+``--dataset`` is one of ``ntu60``, ``ntu120``, ``kinetics400``, ``uestc``, ``nw_ucla`` or
+``synthetic``; each of its benchmarks (builder configs, e.g. ``ntu60_xsub`` and ``ntu60_xview``)
+becomes one TFDS dataset. Re-running skips benchmarks already built; an interrupted or failed run leaves only
 TFDS's hidden ``incomplete.*`` folders behind, never a half-written dataset. Files are read in
 ``--num_workers`` processes (default: all cores), each once however many benchmarks use it: a
 later benchmark copies the records an earlier one of the same run wrote.

@@ -1,12 +1,16 @@
 """Skeleton graphs and the bone stream, as numpy constants.
 
-Two skeletons are supported:
+Three skeletons are supported:
 
 * ``'ntu'``: the 25 Kinect v2 joints of NTU RGB+D 60/120 (0 spine base, 1 spine mid, 2 neck,
   3 head, 4-7 left shoulder/elbow/wrist/hand, 8-11 right arm, 12-15 left leg, 16-19 right leg,
   20 spine shoulder, 21 left hand tip, 22 left thumb, 23 right hand tip, 24 right thumb).
 * ``'openpose'``: the 18 OpenPose joints of Kinetics-Skeleton (0 nose, 1 neck, 2-4 right arm,
   5-7 left arm, 8-10 right leg, 11-13 left leg, 14/15 eyes, 16/17 ears).
+* ``'kinect_v1'``: the 20 Kinect v1 joints of NW-UCLA (0 hip centre, 1 spine, 2 shoulder centre,
+  3 head, 4-7 left shoulder/elbow/wrist/hand, 8-11 right arm, 12-15 left hip/knee/ankle/foot,
+  16-19 right leg); CTR-GCN's ``graph/ucla.py`` edges. Its bones follow CTR-GCN's UCLA feeder:
+  ``bone[child] = x[child] - x[parent]`` towards the shoulder centre, which gets 0.
 
 For each skeleton :func:`get_graph` gives the edge list, the binary adjacency with self loops
 ``A_binary``, its symmetric normalisation ``A_norm = D^-1/2 A D^-1/2`` and the hop-ring masks
@@ -29,7 +33,7 @@ import dataclasses
 
 import numpy as np
 
-GRAPH_NAMES = ('ntu', 'openpose')
+GRAPH_NAMES = ('ntu', 'openpose', 'kinect_v1')
 
 # Number of hop-ring masks the official graph builds; the model uses the first `num_heads`.
 NUM_OFFICIAL_RINGS = 12
@@ -52,13 +56,20 @@ OPENPOSE_SHIFTED_EDGES: tuple[tuple[int, int], ...] = tuple(
     ((i - 1) % 18, (j - 1) % 18) for i, j in OPENPOSE_EDGES
 )
 
+# Kinect v1 (NW-UCLA) skeleton, 0-based (child, parent) pairs; the root is joint 2 (shoulder centre).
+KINECT_V1_EDGES: tuple[tuple[int, int], ...] = (
+    (0, 1), (1, 2), (3, 2), (4, 2), (5, 4), (6, 5), (7, 6), (8, 2), (9, 8), (10, 9), (11, 10),
+    (12, 0), (13, 12), (14, 13), (15, 14), (16, 0), (17, 16), (18, 17), (19, 18),
+)
+
 # Bone pairs (v1, v2) of the official bone stream: bone[v2] = x[v2] - x[v1], in this order.
 BONE_PAIRS: dict[str, tuple[tuple[int, int], ...]] = {
     'ntu': NTU_EDGES,
     'openpose': OPENPOSE_EDGES,
+    'kinect_v1': tuple((parent, child) for child, parent in KINECT_V1_EDGES),
 }
 
-NUM_NODES: dict[str, int] = {'ntu': 25, 'openpose': 18}
+NUM_NODES: dict[str, int] = {'ntu': 25, 'openpose': 18, 'kinect_v1': 20}
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -66,7 +77,7 @@ class Graph:
     """One skeleton graph.
 
     Attributes:
-      name: ``'ntu'`` or ``'openpose'``.
+      name: one of :data:`GRAPH_NAMES`.
       num_nodes: number of joints V.
       edges: undirected edges as 0-based (i, j) pairs, without self loops.
       A_binary: (V, V) float32 0/1 adjacency, symmetric, with self loops.
@@ -138,7 +149,7 @@ def hop_ring_masks(a_binary: np.ndarray, num_rings: int) -> np.ndarray:
 
 
 def get_graph(name: str, openpose_fixed: bool = False) -> Graph:
-    """Builds the graph `name` (``'ntu'`` or ``'openpose'``).
+    """Builds the graph `name` (``'ntu'``, ``'openpose'`` or ``'kinect_v1'``).
 
     Args:
       name: skeleton name.
@@ -149,6 +160,8 @@ def get_graph(name: str, openpose_fixed: bool = False) -> Graph:
         edges = NTU_EDGES
     elif name == 'openpose':
         edges = OPENPOSE_EDGES if openpose_fixed else OPENPOSE_SHIFTED_EDGES
+    elif name == 'kinect_v1':
+        edges = KINECT_V1_EDGES
     else:
         raise ValueError(f'graph must be one of {GRAPH_NAMES}, got {name!r}')
     num_nodes = NUM_NODES[name]
@@ -184,7 +197,7 @@ def bone_stream(x: np.ndarray, graph_name: str) -> np.ndarray:
 
     Args:
       x: (T, M, V, C) joint coordinates, channels last.
-      graph_name: ``'ntu'`` or ``'openpose'`` (the bone pairs do not depend on quirk O7).
+      graph_name: one of :data:`GRAPH_NAMES` (the bone pairs do not depend on quirk O7).
 
     Returns:
       Array of the same shape and dtype: ``bone[..., v2, :] = x[..., v2, :] - x[..., v1, :]``

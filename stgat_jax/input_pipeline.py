@@ -5,6 +5,12 @@ sample: the stream transform (joint / bone / joint-motion / bone-motion), the of
 sampling (train: random resample to `resample_frames` then a random crop of `window_frames`;
 test: uniform resample then the centre crop), then batching. Batches are ``{'x': (B, M, T, V, C),
 'label': (B,)}`` (plus ``'mask'`` and ``'index'`` for evaluation).
+
+CTR-GCN's NW-UCLA pipeline is available through options that are off by default (see
+:class:`SpatialTransform`): per-sample centring, random rotation and scale (training only) and
+min-max normalisation before sampling; ``sampling='random_sorted'`` (train: a sorted random draw
+of `window_frames` frames; test: evenly spaced frames); ``stream_after_sampling`` (bones and
+motion from the sampled frames, as CTR-GCN computes them).
 """
 
 from __future__ import annotations
@@ -19,21 +25,30 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 STREAMS = ("joint", "bone", "joint_motion", "bone_motion")
-# 'resample_crop': the official STGAT sampling; 'crop_resize': HCN's crop-and-resize.
-SAMPLINGS = ("resample_crop", "crop_resize")
+# 'resample_crop': the official STGAT sampling; 'crop_resize': HCN's crop-and-resize;
+# 'random_sorted': CTR-GCN's NW-UCLA sampling.
+SAMPLINGS = ("resample_crop", "crop_resize", "random_sorted")
+
+# CTR-GCN's NW-UCLA training draw: `size` positions out of the frame list repeated this often.
+RANDOM_SORTED_REPEATS = 100
 
 
 # --- Temporal sampling (reference/STGAT.md section 3.6) -------------------------------------------
 
-def random_resample_indices(num_frames: int, size: int, rng: np.random.Generator) -> np.ndarray:
+def random_resample_indices(num_frames: int, size: int, rng: np.random.Generator,
+                            repeats: int | None = None) -> np.ndarray:
     """Official `random_sample_np`: an ordered random choice of `size` frames.
 
     With more frames than `size`, a random ordered subset without replacement; with fewer, frames
     are duplicated at random (positions drawn from the frame list repeated ceil(size/T) times).
+    `repeats` fixes that repeat count instead (CTR-GCN's NW-UCLA feeder draws from the list
+    repeated 100 times, so frames may repeat even when T >= size).
     """
-    if num_frames == size:
+    if repeats is None and num_frames == size:
         return np.arange(size)
-    reps = math.ceil(size / num_frames)
+    reps = math.ceil(size / num_frames) if repeats is None else repeats
+    if num_frames * reps < size:
+        raise ValueError(f"cannot draw {size} positions from {num_frames} frames x {reps}")
     positions = rng.choice(num_frames * reps, size=size, replace=False)
     return np.sort(positions % num_frames)
 
@@ -41,6 +56,11 @@ def random_resample_indices(num_frames: int, size: int, rng: np.random.Generator
 def uniform_resample_indices(num_frames: int, size: int) -> np.ndarray:
     """Official `uniform_sample_np`: frame int(i * T / size) for i < size."""
     return (np.arange(size) * num_frames // size).astype(np.int64)
+
+
+def linspace_indices(num_frames: int, size: int) -> np.ndarray:
+    """CTR-GCN's NW-UCLA test sampling: ``linspace(0, T - 1, size)`` truncated to integers."""
+    return np.linspace(0, num_frames - 1, size).astype(np.int64)
 
 
 def centre_crop_start(size: int, window: int) -> int:
@@ -109,6 +129,78 @@ def stream_transform(x: np.ndarray, stream: str, graph: str = "ntu", motion_skip
     return x
 
 
+# --- Spatial normalisation and augmentation (CTR-GCN's NW-UCLA feeder) --------------------------
+
+def rotation_scale_matrix(angle_x: float, angle_y: float, scale: float) -> np.ndarray:
+    """The (3, 3) matrix that row vectors are multiplied by: ``x @ (Ry @ Rx @ scale)``.
+
+    Rx turns by `angle_x` degrees about the x axis, Ry by `angle_y` degrees about the y axis, in
+    CTR-GCN's convention (its ``rand_view_transform``).
+    """
+    ax, ay = math.radians(angle_x), math.radians(angle_y)
+    rx = np.array([[1, 0, 0], [0, math.cos(ax), math.sin(ax)], [0, -math.sin(ax), math.cos(ax)]])
+    ry = np.array([[math.cos(ay), 0, -math.sin(ay)], [0, 1, 0], [math.sin(ay), 0, math.cos(ay)]])
+    return ry @ rx * scale
+
+
+def minmax_normalize(x: np.ndarray) -> np.ndarray:
+    """Scales each channel of (..., C) to [-1, 1] by its minimum and maximum over everything else.
+
+    A channel without spread (one value everywhere) becomes 0 (CTR-GCN divides by zero there).
+    """
+    flat = x.reshape(-1, x.shape[-1])
+    low, high = flat.min(axis=0), flat.max(axis=0)
+    spread = high - low
+    safe = np.where(spread > 0, spread, 1)
+    return (np.where(spread > 0, (x - low) / safe * 2 - 1, 0)).astype(x.dtype)
+
+
+class SpatialTransform:
+    """CTR-GCN's per-sample normalisation and augmentation of NW-UCLA, as data config fields.
+
+    In this order, on the whole sequence (T, M, V, C), before temporal sampling:
+
+    * ``center_joint`` >= 0: subtract that joint of the first frame of person 0 (CTR-GCN: joint 1,
+      the spine);
+    * training only, ``random_rotation`` > 0: turn by whole degrees drawn uniformly from
+      [-r, r] about the x axis, then about the y axis (CTR-GCN: 60), and ``random_scale``
+      (low, high) != (1, 1): multiply by a factor drawn uniformly from it (CTR-GCN: 0.5-1.5);
+    * ``minmax_normalize``: scale each channel to [-1, 1] over all frames, persons and joints.
+
+    Everything is off by default. Meant for 3D (C=3) single-person sets: centring moves zero
+    (absent) persons too. Note that the min-max scaling undoes the random scale exactly, in
+    CTR-GCN as here: the scale field is kept for fidelity and for runs without min-max.
+    """
+
+    def __init__(self, data_config: ml_collections.ConfigDict):
+        self.center_joint = int(data_config.get("center_joint", -1))
+        self.rotation = float(data_config.get("random_rotation", 0.0))
+        self.scale = tuple(float(v) for v in data_config.get("random_scale", (1.0, 1.0)))
+        self.minmax = bool(data_config.get("minmax_normalize", False))
+        if len(self.scale) != 2 or not 0 < self.scale[0] <= self.scale[1]:
+            raise ValueError(f"data.random_scale={self.scale}; expected (low, high) with "
+                             f"0 < low <= high")
+        self.augments = self.rotation > 0 or self.scale != (1.0, 1.0)
+        self.active = self.center_joint >= 0 or self.augments or self.minmax
+
+    def __call__(self, x: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
+        """`x` (T, M, V, C) transformed; `rng` None for evaluation (no augmentation)."""
+        if not self.active:
+            return x
+        if self.center_joint >= 0:
+            x = x - x[0, 0, self.center_joint]
+        if rng is not None and self.augments:
+            if x.shape[-1] != 3:
+                raise ValueError(f"random rotation and scale need 3 channels, got {x.shape[-1]}")
+            r = int(self.rotation)
+            angle_x, angle_y = rng.integers(-r, r + 1, size=2)
+            scale = rng.uniform(*self.scale)
+            x = x @ rotation_scale_matrix(angle_x, angle_y, scale).astype(x.dtype)
+        if self.minmax:
+            x = minmax_normalize(x)
+        return np.asarray(x, np.float32)
+
+
 # --- Per-record transforms ---------------------------------------------------------------------
 
 class _Sample:
@@ -125,12 +217,22 @@ class _Sample:
         if self.sampling not in SAMPLINGS:
             raise ValueError(f"data.sampling={self.sampling!r}; expected one of {SAMPLINGS}")
         self.crop = data_config
+        self.spatial = SpatialTransform(data_config)
+        # CTR-GCN takes bones and motion from the sampled frames; STGAT from the whole sequence.
+        self.stream_after_sampling = bool(data_config.get("stream_after_sampling", False))
+        if self.stream_after_sampling and self.motion_skip != 1:
+            raise ValueError("data.stream_after_sampling needs data.motion_skip=1")
 
-    def _prepare(self, record: dict[str, Any]) -> np.ndarray:
+    def _prepare(self, record: dict[str, Any], rng: np.random.Generator | None = None) -> np.ndarray:
         x = np.asarray(record["skeleton"], np.float32)[..., : self.channels]
+        x = self.spatial(x, rng)
+        if self.stream_after_sampling:
+            return x
         return stream_transform(x, self.stream, self.graph, self.motion_skip)
 
     def _finish(self, x: np.ndarray, record: dict[str, Any]) -> dict[str, np.ndarray]:
+        if self.stream_after_sampling:
+            x = stream_transform(x, self.stream, self.graph, self.motion_skip)
         return {"x": np.ascontiguousarray(x.transpose(1, 0, 2, 3)),  # (M, T, V, C)
                 "label": np.int32(record["label"])}
 
@@ -139,7 +241,10 @@ class TrainSample(_Sample, grain.transforms.RandomMap):
     """Random resample to `resample_frames`, then a random crop of `window_frames`."""
 
     def random_map(self, record: dict[str, Any], rng: np.random.Generator) -> dict[str, np.ndarray]:
-        x = self._prepare(record)
+        x = self._prepare(record, rng)
+        if self.sampling == "random_sorted":
+            return self._finish(x[random_resample_indices(len(x), self.window, rng,
+                                                          RANDOM_SORTED_REPEATS)], record)
         if self.sampling == "crop_resize":
             c = self.crop
             return self._finish(random_crop_resize(x, self.window, c.crop_min_ratio, c.crop_max_ratio,
@@ -164,7 +269,11 @@ class EvalSample(_Sample, grain.transforms.Map):
 
     def map(self, record: dict[str, Any]) -> dict[str, np.ndarray]:
         x = self._prepare(record)
-        if self.sampling == "crop_resize":
+        if self.sampling == "random_sorted":
+            if self.num_clips != 1:
+                raise ValueError("sampling='random_sorted' tests one clip (eval.num_test_clips=1)")
+            clips = [x[linspace_indices(len(x), self.window)]]
+        elif self.sampling == "crop_resize":
             clips = centre_crop_resize(x, self.window, self.crop.test_crop_ratio, self.num_clips)
         else:
             x = x[uniform_resample_indices(len(x), self.resample)]

@@ -2,11 +2,12 @@
 
     python main.py --mode=predict --config=CONFIG --workdir=DIR --input=PATH
 
-PATH is a raw NTU `.skeleton` file, a Kinetics-skeleton `.json` file, a UESTC `.txt`/`.mat` file, a
-folder of them, or an `.npy` array in the official layout (N, C, T, V, M). Raw files get the
-dataset's preprocessing (data_prep's load_sample) and the test-time stream transform and temporal
-sampling; an `.npy` is fed as it is (only transposed to channels-last). Prints the top-5 classes
-with probabilities per sample and writes all logits with sample names to an `.npz`.
+PATH is a raw NTU `.skeleton` file, a Kinetics-skeleton `.json` file (an NW-UCLA one with an
+`nw_ucla` config), a UESTC `.txt`/`.mat` file, a folder of them, or an `.npy` array in the official
+layout (N, C, T, V, M). Raw files get the dataset's preprocessing (data_prep's load_sample) and
+the test-time stream transform and temporal sampling; an `.npy` is fed as it is (only transposed
+to channels-last). Prints the top-5 classes with probabilities per sample and writes all logits
+with sample names to an `.npz`.
 """
 
 from __future__ import annotations
@@ -38,18 +39,29 @@ def class_names(config: ml_collections.ConfigDict) -> list[str]:
         from data_prep import kinetics
 
         return list(kinetics.action_names())
+    if name == "nw_ucla":
+        from data_prep import nw_ucla
+
+        return list(nw_ucla.ACTION_NAMES)
     return [f"class {i}" for i in range(config.dataset.num_classes)]
 
 
-def load_raw(path: pathlib.Path) -> np.ndarray:
-    """A raw file through its dataset's preprocessing: (C, T, V, M) float32."""
+def load_raw(path: pathlib.Path, dataset: str = "") -> np.ndarray:
+    """A raw file through its dataset's preprocessing: (C, T, V, M) float32.
+
+    `dataset` (the config's dataset name) tells NW-UCLA's `.json` files from Kinetics' ones.
+    """
     kind = RAW_SUFFIXES.get(path.suffix.lower())
+    if kind == "kinetics" and dataset == "nw_ucla":
+        kind = "nw_ucla"
     if kind is None:
         raise ValueError(f"{path}: unknown input type; expected one of {sorted(RAW_SUFFIXES)} or .npy")
     if kind == "ntu":
         from data_prep import ntu as reader
     elif kind == "kinetics":
         from data_prep import kinetics as reader
+    elif kind == "nw_ucla":
+        from data_prep import nw_ucla as reader
     else:
         from data_prep import uestc as reader
     return reader.load_sample(path)
@@ -83,7 +95,7 @@ def load_inputs(path: str, config: ml_collections.ConfigDict) -> tuple[list[str]
     transform = input_pipeline.EvalSample(config.data, d.graph)
     names, xs = [], []
     for f in files:
-        record = {"skeleton": _fit_persons(load_raw(f).transpose(1, 3, 2, 0), d.num_persons), "label": 0}
+        record = {"skeleton": _fit_persons(load_raw(f, d.name).transpose(1, 3, 2, 0), d.num_persons), "label": 0}
         xs.append(transform.map(record)["x"])
         names.append(f.name.split(".")[0])
     return names, np.stack(xs)

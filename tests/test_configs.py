@@ -13,7 +13,7 @@ from stgat_jax import input_pipeline, models, train
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parents[1] / "configs"
 BENCHMARKS = sorted(p.stem for p in CONFIG_DIR.glob("*.py")
-                    if p.stem not in ("__init__", "default", "stgat_base", "csta_base"))
+                    if p.stem not in ("__init__", "common", "default", "stgat_base", "csta_base"))
 
 
 def test_there_is_a_config_per_benchmark():

@@ -141,3 +141,31 @@ def test_bone_stream_rejects_wrong_shape():
         graphs.bone_stream(np.zeros((4, 2, 18, 3)), 'ntu')
     with pytest.raises(ValueError, match=r'\(T, M, V=18, C\)'):
         graphs.bone_stream(np.zeros((4, 18, 2)), 'openpose')
+
+
+# Kinect v1 (NW-UCLA): each joint's parent towards the shoulder centre (joint 2, the root).
+KINECT_V1_PARENTS = {0: 1, 1: 2, 3: 2, 4: 2, 5: 4, 6: 5, 7: 6, 8: 2, 9: 8, 10: 9, 11: 10,
+                     12: 0, 13: 12, 14: 13, 15: 14, 16: 0, 17: 16, 18: 17, 19: 18}
+
+
+def test_kinect_v1_graph():
+    g = graphs.get_graph('kinect_v1')
+    assert g.num_nodes == 20 and 'kinect_v1' in graphs.GRAPH_NAMES
+    assert sorted(map(sorted, g.edges)) == sorted(sorted(e) for e in KINECT_V1_PARENTS.items())
+    assert g.A_binary.sum() == 20 + 2 * 19
+    # Hop rings (exact distances are checked below); a tree of 20 joints: 5 rings reach everyone.
+    assert ring_sizes(g, 10) == [58, 64, 66, 72, 76, 68, 64, 48, 36, 28]
+    assert self_only_rows(g, 10) == [0, 0, 0, 0, 0, 1, 3, 8, 12, 16]
+    test_hop_rings_are_exact_distances('kinect_v1')
+
+
+def test_kinect_v1_bone_stream_is_child_minus_parent():
+    """CTR-GCN's NW-UCLA bones: bone[child] = x[child] - x[parent]; the root gets 0."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(5, 1, 20, 3)).astype(np.float32)
+    bone = graphs.bone_stream(x, 'kinect_v1')
+    for child, parent in KINECT_V1_PARENTS.items():
+        np.testing.assert_array_equal(bone[:, :, child], x[:, :, child] - x[:, :, parent])
+    np.testing.assert_array_equal(bone[:, :, 2], 0)
+    with pytest.raises(ValueError, match=r'\(T, M, V=20, C\)'):
+        graphs.bone_stream(np.zeros((4, 1, 25, 3)), 'kinect_v1')

@@ -161,3 +161,98 @@ def test_multi_clip_eval_stacks_evenly_spread_crops(sampling):
     np.testing.assert_array_equal(three["x"][1], one)  # the middle clip is the single centre crop
     with pytest.raises(ValueError, match="num_test_clips=0"):
         ip.EvalSample(config.data, "ntu", num_clips=0)
+
+
+# --- CTR-GCN's NW-UCLA options ---------------------------------------------------------------------
+
+def _ucla_data_config(**changes):
+    config = default.get_testing_config()
+    data = config.data
+    data.sampling, data.resample_frames, data.window_frames = "random_sorted", 52, 52
+    data.center_joint, data.random_rotation, data.random_scale = 1, 60.0, (0.5, 1.5)
+    data.minmax_normalize, data.stream_after_sampling = True, True
+    for key, value in changes.items():
+        data[key] = value
+    return data
+
+
+def test_random_sorted_draws_from_a_hundred_copies():
+    # CTR-GCN draws 52 of range(T) * 100 without replacement: frames repeat even when T > 52,
+    # where the official STGAT draw (repeats=None) never repeats one.
+    for seed in range(3):
+        idx = ip.random_resample_indices(200, 52, np.random.default_rng(seed), repeats=100)
+        assert idx.shape == (52,) and np.all(np.diff(idx) >= 0) and 0 <= idx.min() <= idx.max() < 200
+        assert len(np.unique(idx)) < 52
+        assert len(np.unique(ip.random_resample_indices(200, 52, np.random.default_rng(seed)))) == 52
+    one = ip.random_resample_indices(1, 52, np.random.default_rng(0), repeats=100)
+    np.testing.assert_array_equal(one, np.zeros(52))
+
+
+@pytest.mark.parametrize("num_frames", [1, 10, 52, 201])
+def test_linspace_indices(num_frames):
+    idx = ip.linspace_indices(num_frames, 52)
+    assert idx[0] == 0 and idx[-1] == num_frames - 1 and np.all(np.diff(idx) >= 0)
+    np.testing.assert_array_equal(idx, [int(i * (num_frames - 1) / 51 + 1e-9) for i in range(52)])
+
+
+def test_rotation_scale_matrix_convention():
+    # Row vectors times Ry @ Rx: 90 degrees about x takes y to z, about y takes x to -z.
+    np.testing.assert_allclose(np.array([0, 1, 0]) @ ip.rotation_scale_matrix(90, 0, 1), [0, 0, 1],
+                               atol=1e-12)
+    np.testing.assert_allclose(np.array([1, 0, 0]) @ ip.rotation_scale_matrix(0, 90, 1), [0, 0, -1],
+                               atol=1e-12)
+    m = ip.rotation_scale_matrix(30, -45, 2.0)
+    np.testing.assert_allclose(m @ m.T, 4 * np.eye(3), atol=1e-12)
+
+
+def test_spatial_transform_centres_and_scales_each_axis_to_unit_range():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(9, 1, 20, 3)).astype(np.float32) * [1, 2, 3] + [0.5, 1.0, 3.0]
+    out = ip.SpatialTransform(_ucla_data_config())(x, None)  # evaluation: no augmentation
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out.min(axis=(0, 1, 2)), -1, atol=1e-6)
+    np.testing.assert_allclose(out.max(axis=(0, 1, 2)), 1, atol=1e-6)
+    low, high = x.min(axis=(0, 1, 2)), x.max(axis=(0, 1, 2))
+    np.testing.assert_allclose(out, (x - low) / (high - low) * 2 - 1, atol=1e-5)
+    # An axis without spread becomes 0 instead of a division by zero.
+    flat = x.copy()
+    flat[..., 2] = 7.0
+    assert np.all(ip.SpatialTransform(_ucla_data_config())(flat, None)[..., 2] == 0)
+
+
+def test_spatial_transform_rotation_is_training_only_and_random():
+    x = np.random.default_rng(1).normal(size=(6, 1, 20, 3)).astype(np.float32)
+    t = ip.SpatialTransform(_ucla_data_config(minmax_normalize=False))
+    centred = x - x[0, 0, 1]
+    np.testing.assert_allclose(t(x, None), centred, atol=1e-6)
+    a, b = t(x, np.random.default_rng(0)), t(x, np.random.default_rng(1))
+    assert not np.allclose(a, b) and not np.allclose(a, centred)
+    # A rotation times a scale in [0.5, 1.5]: distances from the centre joint grow by one factor.
+    ratio = np.linalg.norm(a, axis=-1) / np.maximum(np.linalg.norm(centred, axis=-1), 1e-12)
+    keep = np.linalg.norm(centred, axis=-1) > 1e-3
+    assert 0.5 <= ratio[keep].min() and ratio[keep].max() <= 1.5
+    np.testing.assert_allclose(ratio[keep], ratio[keep][0], rtol=1e-4)
+    assert not ip.SpatialTransform(default.get_testing_config().data).active  # off by default
+    with pytest.raises(ValueError, match="random_scale"):
+        ip.SpatialTransform(_ucla_data_config(random_scale=(0.0, 1.0)))
+
+
+def test_random_sorted_pipeline_takes_motion_from_the_sampled_frames():
+    values = np.arange(10, dtype=np.float32) ** 2
+    x = np.zeros((10, 1, 20, 3), np.float32)
+    x[:, 0, :, :] = values[:, None, None]
+    x[:, 0, 0, :] = 0  # joint 0 stays at 0: the min-max range of every axis is the same [0, 81]
+    rec = {"skeleton": x, "label": 2}
+    data = _ucla_data_config(stream="joint_motion", center_joint=-1)
+    out = ip.EvalSample(data, "kinect_v1").map(rec)["x"]
+    assert out.shape == (1, 52, 20, 3)
+    sampled = values[ip.linspace_indices(10, 52)] / 81 * 2 - 1
+    want = np.append(np.diff(sampled), 0)
+    np.testing.assert_allclose(out[0, :, 5, 0], want, atol=1e-6)
+    assert np.sum(want == 0) > 40  # repeated frames give zero motion, as in CTR-GCN
+    train = ip.TrainSample(data, "kinect_v1").random_map(rec, np.random.default_rng(0))["x"]
+    assert train.shape == (1, 52, 20, 3)
+    with pytest.raises(ValueError, match="motion_skip"):
+        ip.EvalSample(_ucla_data_config(motion_skip=2), "kinect_v1")
+    with pytest.raises(ValueError, match="one clip"):
+        ip.EvalSample(data, "kinect_v1", num_clips=2).map(rec)

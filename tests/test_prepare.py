@@ -252,4 +252,4 @@ def test_unknown_names_are_errors(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         prepare.run(["--dataset=kinetics", "--raw_dir=x"])
     assert info.value.code == 2 and "invalid choice" in capsys.readouterr().err
-    assert prepare.datasets() == ("kinetics400", "ntu120", "ntu60", "synthetic", "uestc")
+    assert prepare.datasets() == ("kinetics400", "ntu120", "ntu60", "nw_ucla", "synthetic", "uestc")

@@ -449,7 +449,7 @@ class STGAT(nn.Module):
     Attributes:
       num_classes: number of classes (60 NTU60, 120 NTU120, 400 Kinetics).
       in_channels: coordinates per joint (3 for NTU, 2 for Kinetics).
-      graph: ``'ntu'`` (25 joints) or ``'openpose'`` (18 joints).
+      graph: ``'ntu'`` (25 joints), ``'openpose'`` (18 joints) or ``'kinect_v1'`` (20 joints).
       openpose_fixed: use the true OpenPose graph instead of the official shifted one (O7).
       blocks: ``(C_in, C_out, stride)`` per block; the first C_in is the embedding width.
       num_heads: attention heads S; head s attends within the exact (s+1)-hop ring.
