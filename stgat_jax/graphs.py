@@ -1,12 +1,16 @@
 """Skeleton graphs and the bone stream, as numpy constants.
 
-Two skeletons are supported:
+Three skeletons are supported:
 
 * ``'ntu'``: the 25 Kinect v2 joints of NTU RGB+D 60/120 (0 spine base, 1 spine mid, 2 neck,
   3 head, 4-7 left shoulder/elbow/wrist/hand, 8-11 right arm, 12-15 left leg, 16-19 right leg,
   20 spine shoulder, 21 left hand tip, 22 left thumb, 23 right hand tip, 24 right thumb).
 * ``'openpose'``: the 18 OpenPose joints of Kinetics-Skeleton (0 nose, 1 neck, 2-4 right arm,
   5-7 left arm, 8-10 right leg, 11-13 left leg, 14/15 eyes, 16/17 ears).
+* ``'coco'``: the 17 COCO keypoints of 2D pose estimators (HRNet in PYSKL's and MMAction2's 2D
+  annotation files): 0 nose, 1/2 left/right eye, 3/4 ears, 5/6 shoulders, 7/8 elbows, 9/10 wrists,
+  11/12 hips, 13/14 knees, 15/16 ankles (left before right). Bones run from the nose outwards:
+  ``bone[child] = x[child] - x[parent]``, the nose's bone is 0.
 
 For each skeleton :func:`get_graph` gives the edge list, the binary adjacency with self loops
 ``A_binary``, its symmetric normalisation ``A_norm = D^-1/2 A D^-1/2`` and the hop-ring masks
@@ -29,7 +33,7 @@ import dataclasses
 
 import numpy as np
 
-GRAPH_NAMES = ('ntu', 'openpose')
+GRAPH_NAMES = ('ntu', 'openpose', 'coco')
 
 # Number of hop-ring masks the official graph builds; the model uses the first `num_heads`.
 NUM_OFFICIAL_RINGS = 12
@@ -52,13 +56,20 @@ OPENPOSE_SHIFTED_EDGES: tuple[tuple[int, int], ...] = tuple(
     ((i - 1) % 18, (j - 1) % 18) for i, j in OPENPOSE_EDGES
 )
 
+# COCO-17 keypoints, 0-based (parent, child) pairs from the nose outwards (a tree rooted at 0).
+COCO_EDGES: tuple[tuple[int, int], ...] = (
+    (0, 1), (0, 2), (1, 3), (2, 4), (0, 5), (0, 6), (5, 7), (7, 9), (6, 8), (8, 10),
+    (5, 11), (6, 12), (11, 13), (13, 15), (12, 14), (14, 16),
+)
+
 # Bone pairs (v1, v2) of the official bone stream: bone[v2] = x[v2] - x[v1], in this order.
 BONE_PAIRS: dict[str, tuple[tuple[int, int], ...]] = {
     'ntu': NTU_EDGES,
     'openpose': OPENPOSE_EDGES,
+    'coco': COCO_EDGES,
 }
 
-NUM_NODES: dict[str, int] = {'ntu': 25, 'openpose': 18}
+NUM_NODES: dict[str, int] = {'ntu': 25, 'openpose': 18, 'coco': 17}
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -66,7 +77,7 @@ class Graph:
     """One skeleton graph.
 
     Attributes:
-      name: ``'ntu'`` or ``'openpose'``.
+      name: ``'ntu'``, ``'openpose'`` or ``'coco'``.
       num_nodes: number of joints V.
       edges: undirected edges as 0-based (i, j) pairs, without self loops.
       A_binary: (V, V) float32 0/1 adjacency, symmetric, with self loops.
@@ -138,7 +149,7 @@ def hop_ring_masks(a_binary: np.ndarray, num_rings: int) -> np.ndarray:
 
 
 def get_graph(name: str, openpose_fixed: bool = False) -> Graph:
-    """Builds the graph `name` (``'ntu'`` or ``'openpose'``).
+    """Builds the graph `name` (``'ntu'``, ``'openpose'`` or ``'coco'``).
 
     Args:
       name: skeleton name.
@@ -149,6 +160,8 @@ def get_graph(name: str, openpose_fixed: bool = False) -> Graph:
         edges = NTU_EDGES
     elif name == 'openpose':
         edges = OPENPOSE_EDGES if openpose_fixed else OPENPOSE_SHIFTED_EDGES
+    elif name == 'coco':
+        edges = COCO_EDGES
     else:
         raise ValueError(f'graph must be one of {GRAPH_NAMES}, got {name!r}')
     num_nodes = NUM_NODES[name]
@@ -184,7 +197,7 @@ def bone_stream(x: np.ndarray, graph_name: str) -> np.ndarray:
 
     Args:
       x: (T, M, V, C) joint coordinates, channels last.
-      graph_name: ``'ntu'`` or ``'openpose'`` (the bone pairs do not depend on quirk O7).
+      graph_name: ``'ntu'``, ``'openpose'`` or ``'coco'`` (the bone pairs do not depend on quirk O7).
 
     Returns:
       Array of the same shape and dtype: ``bone[..., v2, :] = x[..., v2, :] - x[..., v1, :]``
