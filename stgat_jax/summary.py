@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from stgat_jax import models
+from stgat_jax import errors, models
 
 
 def _count(tree: Any) -> int:
@@ -54,7 +54,8 @@ def main(argv):
     del argv
     from absl import flags
 
-    print(format_summary(summarize(flags.FLAGS.config)))
+    with errors.one_line(flags.FLAGS.traceback):
+        print(format_summary(summarize(flags.FLAGS.config)))
 
 
 if __name__ == "__main__":
@@ -62,4 +63,5 @@ if __name__ == "__main__":
     from ml_collections import config_flags
 
     config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)
+    errors.define_traceback_flag()
     app.run(main)
