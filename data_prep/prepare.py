@@ -134,7 +134,7 @@ def prepare(dataset: str, raw_dir: str | os.PathLike, data_dir: str | os.PathLik
       ValueError: a benchmark that is not one of `dataset`'s, or raw files that are not named
         like the dataset's samples.
     """
-    from data_prep import builders
+    from data_prep import builders, imported
 
     known = benchmark_names(dataset, source)
     names = list(benchmarks or known)
@@ -160,6 +160,7 @@ def prepare(dataset: str, raw_dir: str | os.PathLike, data_dir: str | os.PathLik
             out[name] = pathlib.Path(builder.data_dir)
     finally:
         cache.close()
+        imported.close()  # An imported file is read once for all its benchmarks.
     return out
 
 
@@ -173,7 +174,7 @@ def _imported_benchmarks(dataset: str, source: str, path: str) -> list[str]:
                          f"of {splits}")
     from data_prep import imported
 
-    lists = imported.read_annotations(path)[0]
+    lists = imported.read_annotations(str(pathlib.Path(path)))[0]
     found = [n for n, split in zip(names, splits) if f"{split}_train" in lists]
     if not found:
         raise ValueError(f"{path}: 'split' holds the lists of none of the benchmarks {splits} of "
