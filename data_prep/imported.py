@@ -181,6 +181,7 @@ def check_annotation(path: str, index: int, ann: dict[str, Any], two_d: bool) ->
         raise ImportFormatError(path, f"{where}['keypoint']",
                                 f"a float array (M, T, {joints}, {channels})",
                                 _describe(kp) + hint)
+    _check_finite(kp, path, f"{where}['keypoint']")
     total = ann.get("total_frames", kp.shape[1])
     if total != kp.shape[1]:
         raise ImportFormatError(path, f"{where}['total_frames']",
@@ -296,6 +297,14 @@ def close() -> None:
     read_stgat.cache_clear()
 
 
+def _check_finite(x: np.ndarray, path: str, key: str) -> None:
+    """Raises :class:`ImportFormatError` naming the first NaN or infinite value of `x`."""
+    bad = ~np.isfinite(x)
+    if bad.any():
+        at = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ImportFormatError(path, key, "finite numbers", f"{x[at]} at index {at}")
+
+
 # --------------------------------------------------------------------------------------------
 # One sample -> (T, M=2, V, C) float32, its non-empty frames
 
@@ -342,6 +351,7 @@ def pyskl_2d_sample(ann: dict[str, Any], path: str) -> np.ndarray:
 
 def ctrgcn_sample(row: np.ndarray, path: str, name: str) -> np.ndarray:
     """One (T, 150) row of a CTR-GCN npz as its STGAT-normalised (T, 2, 25, 3) record."""
+    _check_finite(np.asarray(row), path, name)
     x = np.asarray(row, np.float64).reshape(len(row), ntu.MAX_PERSONS, ntu.NUM_JOINTS, 3)
     present = x.any(axis=(2, 3))  # (T, M) body-frames with data
     frames = np.flatnonzero(present.any(1))
@@ -354,6 +364,7 @@ def ctrgcn_sample(row: np.ndarray, path: str, name: str) -> np.ndarray:
 
 def stgat_sample(array: np.ndarray, path: str, name: str) -> np.ndarray:
     """One (3, T, 25, 2) sample of an STGAT array as its (T, 2, 25, 3) record (unchanged)."""
+    _check_finite(np.asarray(array), path, name)
     x = _nonempty_frames(np.asarray(array, np.float32).transpose(1, 3, 2, 0))
     if not len(x):
         raise ntu.EmptySkeletonError(path, array.shape[1], f"only zero frames in {name}")

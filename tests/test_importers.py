@@ -326,6 +326,8 @@ GOOD = {"frame_dir": "S001C001P001R001A001", "label": 0, "total_frames": 4,
     ({k: v for k, v in GOOD.items() if k != "label"},
      r"annotations\[0\]\['label'\]: expected a value \(the key is missing\)"),
     ({**GOOD, "label": 60}, r"annotations\[0\]\['label'\]: expected a class index in \[0, 60\)"),
+    ({**GOOD, "keypoint": np.where(np.arange(25)[:, None] == 3, np.nan, GOOD["keypoint"])},
+     r"annotations\[0\]\['keypoint'\]: expected finite numbers, got nan at index \(0, 0, 3, 0\)"),
     ({**GOOD, "total_frames": 7}, r"annotations\[0\]\['total_frames'\]: expected the keypoint's frame count 4"),
 ])
 def test_wrong_annotation_is_one_error_naming_file_and_key(tmp_path, annotation, match):
@@ -384,6 +386,12 @@ def test_wrong_npz_and_numpy_files(tmp_path):
     np.savez(tmp_path / "c.npz", x_train=x, y_train=y, x_test=x, y_test=y * 2)
     with pytest.raises(ValueError, match=r"c.npz: y_test\[0\]: expected a one-hot row"):
         build("ctrgcn", tmp_path / "c.npz", tmp_path)
+    bad = x.copy()
+    bad[1, 0, :3], bad[1, 1, :75] = np.inf, 1.0
+    np.savez(tmp_path / "e.npz", x_train=bad, y_train=y, x_test=bad, y_test=y)
+    with pytest.raises(builders.CorruptDataError, match=r"e.npz: train_000001: expected finite "
+                                                        r"numbers, got inf at index \(0, 0\)"):
+        build("ctrgcn", tmp_path / "e.npz", tmp_path)
     np.savez(tmp_path / "d.npz", x_train=x, y_train=np.eye(120)[[0, 1]], x_test=x,
              y_test=np.eye(120)[[0, 1]])
     with pytest.raises(ValueError, match=r"d.npz: y_train: expected one-hot rows of 60 classes"):
