@@ -13,6 +13,8 @@ import os
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from stgat_jax import errors
+
 _DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "default.py")
 
 config_flags.DEFINE_config_file("config", _DEFAULT_CONFIG, "Config file, optionally with ':options'.",
@@ -32,6 +34,7 @@ flags.DEFINE_string("coordinator_address", None, "host:port of process 0, for mu
 flags.DEFINE_integer("num_processes", None, "Number of processes, for multi-process runs.")
 flags.DEFINE_integer("process_id", None, "This process's id, for multi-process runs.")
 FLAGS = flags.FLAGS
+errors.define_traceback_flag()
 
 
 def default_workdir() -> str:
@@ -49,6 +52,11 @@ def main(argv):
         # Read by XLA when JAX starts its CPU backend, so it must be set before jax is imported.
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                                    f" --xla_force_host_platform_device_count={FLAGS.host_devices}").strip()
+    with errors.one_line(FLAGS.traceback):
+        _run()
+
+
+def _run():
     import jax
 
     from stgat_jax import reporting

@@ -6,7 +6,8 @@ r"""STGAT on NTU RGB+D 120, cross-setup (the dataset's protocol: even setup ids 
 Paper: 90.4 top-1 for the four-stream ensemble (figure not re-verified against the paper's PDF).
 The official STGAT code trains on odd setups instead; to reproduce it, use
 `--config.dataset.benchmark=ntu120_xset_official_stgat` (records built by the same prepare command).
-Options: `stream=joint|bone|joint_motion|bone_motion`, `motion_skip=1|2`.
+Options: `stream=joint|bone|joint_motion|bone_motion`, `motion_skip=1|2`,
+`source=raw|pyskl|pyskl_2d|ctrgcn|stgat` (records imported with `data_prep.prepare --format`).
 """
 
 from configs import stgat_base

@@ -4,7 +4,8 @@ r"""STGAT on NTU RGB+D 120, cross-subject.
     python main.py --config=configs/ntu120_xsub.py:stream=joint --workdir=runs/ntu120_xsub_joint
 
 Paper: 88.7 top-1 for the four-stream ensemble (figure not re-verified against the paper's PDF).
-Options: `stream=joint|bone|joint_motion|bone_motion`, `motion_skip=1|2`.
+Options: `stream=joint|bone|joint_motion|bone_motion`, `motion_skip=1|2`,
+`source=raw|pyskl|pyskl_2d|ctrgcn|stgat` (records imported with `data_prep.prepare --format`).
 """
 
 from configs import stgat_base

@@ -4,7 +4,8 @@ r"""STGAT on NTU RGB+D 60, cross-subject.
     python main.py --config=configs/ntu60_xsub.py:stream=joint --workdir=runs/ntu60_xsub_joint
 
 Paper: 92.8 top-1 for the four-stream ensemble (joint, bone, joint motion, bone motion).
-Options: `stream=joint|bone|joint_motion|bone_motion`, `motion_skip=1|2`.
+Options: `stream=joint|bone|joint_motion|bone_motion`, `motion_skip=1|2`,
+`source=raw|pyskl|pyskl_2d|ctrgcn|stgat` (records imported with `data_prep.prepare --format`).
 """
 
 from configs import stgat_base

@@ -4,7 +4,8 @@ r"""STGAT on NTU RGB+D 60, cross-view (train cameras 2 and 3, test camera 1).
     python main.py --config=configs/ntu60_xview.py:stream=joint --workdir=runs/ntu60_xview_joint
 
 Paper: 97.3 top-1 for the four-stream ensemble.
-Options: `stream=joint|bone|joint_motion|bone_motion`, `motion_skip=1|2`.
+Options: `stream=joint|bone|joint_motion|bone_motion`, `motion_skip=1|2`,
+`source=raw|pyskl|pyskl_2d|ctrgcn|stgat` (records imported with `data_prep.prepare --format`).
 """
 
 from configs import stgat_base

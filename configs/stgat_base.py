@@ -7,13 +7,25 @@ from configs import common, csta_base
 
 def benchmark_config(dataset: str, benchmark: str, num_classes: int, arg: str | None,
                      num_epochs: int = 120, milestones: tuple[int, ...] = (60, 90)) -> ml_collections.ConfigDict:
-    """Full STGAT, batch 32, SGD Nesterov 0.1, 5 warm-up epochs, x0.1 at the milestones."""
-    options = common.parse_options(arg, {"stream": "joint", "motion_skip": "1", "model": "stgat"})
+    """Full STGAT, batch 32, SGD Nesterov 0.1, 5 warm-up epochs, x0.1 at the milestones.
+
+    Options: ``stream``, ``motion_skip``, ``model`` and ``source``: ``raw`` (records of the raw
+    files) or the format the records were imported from (``pyskl``, ``pyskl_2d``, ``ctrgcn``,
+    ``stgat``; ``python -m data_prep.prepare --format=...``).
+    """
+    options = common.parse_options(arg, {"stream": "joint", "motion_skip": "1", "model": "stgat",
+                                         "source": "raw"})
     config = common.base_config()
     config.dataset.name = dataset
     config.dataset.benchmark = f"{dataset}_{benchmark}"
     config.dataset.raw_dir = ""
     config.dataset.num_classes = num_classes
+    if options["source"] != "raw":  # Records imported from another toolkit's files (README).
+        config.dataset.benchmark += f"_{options['source']}"
+    if options["source"] == "pyskl_2d":  # COCO-17 keypoints: x, y (the records add the score).
+        config.dataset.num_joints = 17
+        config.dataset.graph = "coco"
+        config.data.channels = 2
 
     config.data.resample_frames = 150
     config.data.window_frames = 128

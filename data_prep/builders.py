@@ -5,7 +5,9 @@ channels-last layout ``(T, M, V, C)``, its label and its sample name. Preprocess
 normalisation) happens here, once.
 
 Benchmarks are builder configs: ``{dataset}_{benchmark}`` for NTU RGB+D, the synthetic set and
-UESTC (``ntu60_xsub``, ``synthetic_xsub``, ``uestc_xview1``), ``kinetics400`` for Kinetics-Skeleton.
+UESTC (``ntu60_xsub``, ``synthetic_xsub``, ``uestc_xview1``), ``kinetics400`` for Kinetics-Skeleton,
+``{dataset}_{benchmark}_{format}`` for files other toolkits prepared (``ntu60_xsub_pyskl``; see
+:mod:`data_prep.imported`).
 One mechanism serves every dataset (:class:`SkeletonBuilder`); a dataset only says which samples
 a benchmark has (:meth:`SkeletonBuilder.list_samples`), how one raw file is read
 (:attr:`SkeletonBuilder.load`) and what its classes are called.
@@ -42,7 +44,7 @@ import tqdm
 from array_record.python import array_record_module
 from tensorflow_datasets.core import example_serializer
 
-from data_prep import kinetics, loaders, ntu, nw_ucla, uestc
+from data_prep import imported, kinetics, loaders, ntu, nw_ucla, uestc
 from data_prep.loaders import Sample
 
 REPORT_NAME = "prepare_report.json"
@@ -57,6 +59,9 @@ SKIP_REASONS: dict[str, str] = {
     "corrupt": "the file is damaged or contradicts its label file (a problem)",
     "missing_file": "listed with a skeleton in the label file, but the file is absent (a problem)",
     "unlabelled": "a file the label file does not list (a problem)",
+    "empty_annotation": "an imported file's annotation is None (its toolkit found the source file "
+                        "empty); not read",
+    "not_annotated": "named in an imported file's split list, but no annotation has that name",
 }
 """Why a sample is not written. The last three are problems: the build fails on them unless
 ``skip_corrupt`` is set."""
@@ -254,14 +259,17 @@ class _Loader:
 
 
 class SkeletonConfig(tfds.core.BuilderConfig):
-    """A benchmark: ``dataset`` (e.g. ``ntu60``) and its ``benchmark`` (e.g. ``xsub``)."""
+    """A benchmark: ``dataset`` (e.g. ``ntu60``) and its ``benchmark`` (e.g. ``xsub``), built
+    from the dataset's raw files (``source`` ``raw``) or imported from a file another toolkit
+    prepared (``source`` one of :data:`data_prep.imported.FORMATS`)."""
 
     def __init__(self, *, name: str, dataset: str, benchmark: str, xset_rule: str = "even",
-                 **kwargs: Any):
+                 source: str = "raw", **kwargs: Any):
         super().__init__(name=name, **kwargs)
         self.dataset = dataset
         self.benchmark = benchmark
         self.xset_rule = xset_rule
+        self.source = source
 
 
 class SkeletonBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
@@ -496,7 +504,12 @@ class SkeletonBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                        for split in plan.splits},
             "outside_splits": section(outside),
             "reasons": {r: SKIP_REASONS[r] for r in sorted({s.reason for s in every_skip})},
+            **self.report_notes(),
         }
+
+    def report_notes(self) -> dict[str, str]:
+        """Entries the report adds for this kind of benchmark (how imported files were read)."""
+        return {}
 
 
 def _unusable_files(dataset: str, errors: list[str]) -> None:
@@ -755,8 +768,196 @@ class NwUclaSkeleton(SkeletonBuilder):
         return plan
 
 
+# --------------------------------------------------------------------------------------------
+# Files other toolkits prepared (data_prep.imported): NTU RGB+D in PYSKL, CTR-GCN, STGAT layouts
+
+
+def _import_configs(source: str, what: str) -> list[SkeletonConfig]:
+    return [SkeletonConfig(name=f"{family.name}_{benchmark}_{source}", dataset=family.name,
+                           benchmark=benchmark, source=source,
+                           description=f"{family.description} Imported from {what}.")
+            for family in NTU_FAMILIES.values() for benchmark in family.benchmarks]
+
+
+class ImportedSkeleton(SkeletonBuilder):
+    """Base of the importers: ``raw_dir`` is the file (or folder) to import. Its samples are
+    read in this process (the file is read once and the conversion is light), in the file's
+    order; everything else is the raw path's: same records, report and strictness. The file
+    stays loaded for the next benchmark until :func:`data_prep.imported.close`."""
+
+    NOTES: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.num_workers = 1
+
+    def class_names(self) -> Sequence[str]:
+        return NTU_FAMILIES[self.builder_config.dataset].class_names()
+
+    def report_notes(self) -> dict[str, str]:
+        return {"source": self.builder_config.source, **self.NOTES}
+
+    def _plan(self) -> SamplePlan:
+        if self.raw_dir is None or not self.raw_dir.exists():
+            raise FileNotFoundError(f"{self.raw_dir} does not exist; "
+                                    f"{self.MANUAL_DOWNLOAD_INSTRUCTIONS}")
+        return self.list_samples(self.raw_dir)
+
+    def _label(self, path: str, key: str, label: Any) -> int:
+        """`label` checked against the dataset's classes."""
+        count = len(self.class_names())
+        if not 0 <= int(label) < count:
+            raise imported.ImportFormatError(path, key, f"a class index in [0, {count}) "
+                                             f"({self.builder_config.dataset})", str(label))
+        return int(label)
+
+
+class PysklSkeleton(ImportedSkeleton):
+    """A PYSKL / MMAction2 3D annotation pickle (``ntu60_3danno.pkl``): ``(T, 2, 25, 3)``.
+
+    The benchmark's ``{benchmark}_train`` and ``{benchmark}_val`` lists give the train and test
+    splits; annotations in neither are ``not_in_split``, None annotations ``empty_annotation``,
+    listed names without an annotation ``not_annotated``.
+    """
+
+    BUILDER_CONFIGS = _import_configs("pyskl", "a PYSKL / MMAction2 3D annotation pickle")
+    MANUAL_DOWNLOAD_INSTRUCTIONS = ("raw_dir must be a PYSKL / MMAction2 annotation pickle, "
+                                    "e.g. ntu60_3danno.pkl.")
+    RECORD_SHAPE = (ntu.MAX_PERSONS, ntu.NUM_JOINTS, 3)
+    TWO_D = False
+    NOTES = {"normalisation": "raw camera coordinates normalised as the raw NTU path does after "
+                              "body selection (data_prep.ntu.normalize)"}
+    load = staticmethod(loaders.load_pyskl)
+
+    def list_samples(self, raw_dir: pathlib.Path) -> SamplePlan:
+        path = str(raw_dir)
+        lists, annotations = imported.read_annotations(path)
+        benchmark = self.builder_config.benchmark
+        keys = {"train": f"{benchmark}_train", "test": f"{benchmark}_val"}
+        for key in keys.values():
+            if key not in lists:
+                raise imported.ImportFormatError(
+                    path, f"'split'['{key}']", f"the {benchmark} lists {list(keys.values())}",
+                    f"only the lists {sorted(lists)}")
+        plan = self._empty_plan(len(annotations))
+        by_name: dict[str, int] = {}
+        for index, ann in enumerate(annotations):
+            if ann is None:
+                plan.skipped[None].append(Skip(f"annotations[{index}]", "empty_annotation",
+                                               f"{path}: annotations[{index}] is None"))
+                continue
+            imported.check_annotation(path, index, ann, self.TWO_D)
+            self._label(path, f"annotations[{index}]['label']", ann["label"])
+            name = ann["frame_dir"]
+            if name in by_name:
+                raise imported.ImportFormatError(
+                    path, f"annotations[{index}]['frame_dir']", "a name no other annotation has",
+                    f"{name!r}, also annotations[{by_name[name]}]")
+            by_name[name] = index
+        split_of: dict[str, str] = {}
+        for split, key in keys.items():
+            for name in lists[key]:
+                if name in split_of:
+                    raise imported.ImportFormatError(
+                        path, f"'split'['{key}']", "each name in one list once",
+                        f"{name!r} again (also in {keys[split_of[name]]})")
+                split_of[name] = split
+                index = by_name.get(name)
+                if index is None:
+                    plan.skipped[split].append(Skip(name, "not_annotated", f"{path}: in "
+                                                    f"'split'['{key}'], but in no annotation"))
+                else:
+                    plan.splits[split].append(Sample(name, path, int(annotations[index]["label"]),
+                                                     index=index))
+        for name in by_name:
+            if name not in split_of:
+                plan.skipped[None].append(Skip(name, "not_in_split",
+                                               f"in neither {list(keys.values())}"))
+        return plan
+
+
+class Pyskl2dSkeleton(PysklSkeleton):
+    """A PYSKL / MMAction2 2D annotation pickle (COCO-17 keypoints, e.g. ``ntu60_2d.pkl``):
+    ``(T, 2, 17, 3)`` x, y, score, normalised as Kinetics-Skeleton (:mod:`data_prep.imported`)."""
+
+    BUILDER_CONFIGS = _import_configs("pyskl_2d", "a PYSKL / MMAction2 2D (COCO-17) pickle")
+    MANUAL_DOWNLOAD_INSTRUCTIONS = ("raw_dir must be a PYSKL / MMAction2 2D annotation pickle, "
+                                    "e.g. ntu60_2d.pkl.")
+    RECORD_SHAPE = (ntu.MAX_PERSONS, imported.COCO_JOINTS, 3)
+    TWO_D = True
+    NOTES = {"normalisation": "pixels divided by img_shape, x - 0.5 and 0.5 - y, zero where the "
+                              "score is 0 (Kinetics-Skeleton's); channels x, y, score; the two "
+                              "persons of highest total score"}
+    load = staticmethod(loaders.load_pyskl_2d)
+
+
+class CtrgcnSkeleton(ImportedSkeleton):
+    """A CTR-GCN / InfoGCN npz (``NTU60_CS.npz``): ``(T, 2, 25, 3)``; samples named by split and
+    index, ``train_000000`` for ``x_train[0]``."""
+
+    BUILDER_CONFIGS = _import_configs("ctrgcn", "a CTR-GCN / InfoGCN npz")
+    MANUAL_DOWNLOAD_INSTRUCTIONS = "raw_dir must be a CTR-GCN / InfoGCN npz, e.g. NTU60_CS.npz."
+    RECORD_SHAPE = (ntu.MAX_PERSONS, ntu.NUM_JOINTS, 3)
+    NOTES = {"sample_names": "the npz stores no sample names: samples are named by split and "
+                             "index, train_000000 is x_train[0] and test_000000 is x_test[0]",
+             "normalisation": "CTR-GCN's files are only translated (spine middle of the first "
+                              "frame at the origin); normalised as the raw NTU path does "
+                              "(data_prep.ntu.normalize), frames up to the last non-zero one"}
+    load = staticmethod(loaders.load_ctrgcn)
+
+    def list_samples(self, raw_dir: pathlib.Path) -> SamplePlan:
+        path = str(raw_dir)
+        arrays = imported.read_npz(path)
+        count = len(self.class_names())
+        plan = self._empty_plan(sum(len(arrays[x]) for x, _ in imported.NPZ_KEYS.values()))
+        for split, (_, y_key) in imported.NPZ_KEYS.items():
+            y = arrays[y_key]
+            if y.shape[1] != count:
+                raise imported.ImportFormatError(
+                    path, y_key, f"one-hot rows of {count} classes ({self.builder_config.dataset})",
+                    f"rows of {y.shape[1]}")
+            plan.splits[split] = [Sample(f"{split}_{i:06d}", path, int(label), index=i)
+                                  for i, label in enumerate(np.argmax(y, axis=1))]
+        return plan
+
+
+class StgatNpySkeleton(ImportedSkeleton):
+    """STGAT / 2s-AGCN arrays: a folder of ``{train,val}_data_joint.npy`` (N, 3, T, 25, 2) and
+    ``{train,val}_label.pkl``: ``(T, 2, 25, 3)`` as stored; ``val`` is the test split."""
+
+    BUILDER_CONFIGS = _import_configs("stgat", "STGAT / 2s-AGCN numpy arrays")
+    MANUAL_DOWNLOAD_INSTRUCTIONS = ("raw_dir must be a folder holding train_data_joint.npy, "
+                                    "val_data_joint.npy, train_label.pkl and val_label.pkl.")
+    RECORD_SHAPE = (ntu.MAX_PERSONS, ntu.NUM_JOINTS, 3)
+    NOTES = {"normalisation": "none: the arrays are taken as they are stored (STGAT's gendata "
+                              "normalises as the raw NTU path does), cut to non-empty frames"}
+    load = staticmethod(loaders.load_stgat)
+
+    def list_samples(self, raw_dir: pathlib.Path) -> SamplePlan:
+        if not raw_dir.is_dir():
+            raise FileNotFoundError(f"{raw_dir} is not a folder; "
+                                    f"{self.MANUAL_DOWNLOAD_INSTRUCTIONS}")
+        plan = self._empty_plan(0)
+        for split, prefix in imported.STGAT_SPLITS.items():
+            data, names, labels = imported.read_stgat(str(raw_dir), prefix)
+            label_file = str(raw_dir / f"{prefix}_label.pkl")
+            array = str(raw_dir / f"{prefix}_data_joint.npy")
+            plan.raw_files += len(data)
+            seen: dict[str, int] = {}
+            for i, (name, label) in enumerate(zip(names, labels)):
+                if name in seen:
+                    raise imported.ImportFormatError(label_file, f"names[{i}]",
+                                                     "a name no other sample has",
+                                                     f"{name!r}, also names[{seen[name]}]")
+                seen[name] = i
+                plan.splits[split].append(Sample(name, array, self._label(
+                    label_file, f"labels[{i}]", label), index=i))
+        return plan
+
+
 BUILDERS: tuple[type[SkeletonBuilder], ...] = (NtuSkeleton, KineticsSkeleton, UestcSkeleton,
-                                               NwUclaSkeleton)
+                                               NwUclaSkeleton, PysklSkeleton, Pyskl2dSkeleton,
+                                               CtrgcnSkeleton, StgatNpySkeleton)
 """Every builder; their configs are the benchmarks."""
 
 

@@ -23,7 +23,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from data_prep import kinetics, ntu, nw_ucla, uestc
+from data_prep import imported, kinetics, ntu, nw_ucla, uestc
 from stgat_jax import host
 
 
@@ -32,13 +32,15 @@ class Sample:
     """One raw file to read: its sample name (the record's key), path and label.
 
     ``label_source`` names the file the label comes from, when it is not the sample name
-    (Kinetics label files); the loader checks that the raw file agrees with it.
+    (Kinetics label files); the loader checks that the raw file agrees with it. ``index`` is the
+    sample's place in a file that holds many (imported files, :mod:`data_prep.imported`).
     """
 
     name: str
     path: str
     label: int
     label_source: str | None = None
+    index: int = -1
 
 
 Result = tuple[str, bytes | None, str | None, str | None]
@@ -77,6 +79,32 @@ def load_uestc(sample: Sample) -> np.ndarray:
 def load_nw_ucla(sample: Sample) -> np.ndarray:
     """An NW-UCLA ``.json`` file as ``(T, 1, 20, 3)``."""
     return nw_ucla.load_sample(sample.path).transpose(1, 3, 2, 0)
+
+
+def load_pyskl(sample: Sample) -> np.ndarray:
+    """Annotation `sample.index` of a 3D PYSKL / MMAction2 pickle as ``(T, 2, 25, 3)``."""
+    ann = imported.read_annotations(sample.path)[1][sample.index]
+    return imported.pyskl_3d_sample(ann, sample.path)
+
+
+def load_pyskl_2d(sample: Sample) -> np.ndarray:
+    """Annotation `sample.index` of a 2D (COCO-17) pickle as ``(T, 2, 17, 3)``."""
+    ann = imported.read_annotations(sample.path)[1][sample.index]
+    return imported.pyskl_2d_sample(ann, sample.path)
+
+
+def load_ctrgcn(sample: Sample) -> np.ndarray:
+    """Row `sample.index` of a CTR-GCN npz's split (``train_*`` or ``test_*`` names)."""
+    split = sample.name.split("_")[0]
+    x = imported.read_npz(sample.path)[imported.NPZ_KEYS[split][0]]
+    return imported.ctrgcn_sample(x[sample.index], sample.path, sample.name)
+
+
+def load_stgat(sample: Sample) -> np.ndarray:
+    """Sample `sample.index` of an STGAT ``{train,val}_data_joint.npy`` (`sample.path`)."""
+    path = pathlib.Path(sample.path)
+    data = imported.read_stgat(str(path.parent), path.name.split("_")[0])[0]
+    return imported.stgat_sample(data[sample.index], sample.path, sample.name)
 
 
 def encode_skeleton(data: np.ndarray, frame_shape: tuple[int, ...]) -> bytes:

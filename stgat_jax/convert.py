@@ -37,6 +37,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from stgat_jax import errors
+
 if TYPE_CHECKING:
     import ml_collections
     from absl import flags
@@ -312,6 +314,7 @@ def _flag_values(argv: Sequence[str]) -> flags.FlagValues:
     flags.DEFINE_string('workdir', None, 'Run folder to write the checkpoint into (must hold none).',
                         flag_values=fv)
     flags.mark_flags_as_required(['official', 'config', 'workdir'], flag_values=fv)
+    errors.define_traceback_flag(fv)
     return fv
 
 
@@ -339,7 +342,5 @@ def main(argv: Sequence[str] | None = None) -> TrainState:
 if __name__ == '__main__':
     from absl import flags as _flags
 
-    try:
+    with errors.one_line('--traceback' in sys.argv[1:], also=(_flags.Error, ImportError)):
         main()
-    except (_flags.Error, FileNotFoundError, FileExistsError, ImportError, ValueError) as err:
-        sys.exit(f'error: {err}')

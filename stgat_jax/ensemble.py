@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from stgat_jax import evaluate
+from stgat_jax import errors, evaluate
 
 
 def load_scores(workdir: str, split: str = "test") -> dict[str, np.ndarray]:
@@ -87,7 +87,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--split", default="test")
     parser.add_argument("--out", default="", help="optional .npz for the fused logits")
     parser.add_argument("--json", default="", help="optional .json for the metrics")
+    errors.add_traceback_flag(parser)
     args = parser.parse_args(argv)
+    with errors.one_line(args.traceback):
+        _report(args)
+
+
+def _report(args) -> None:
     weights = [float(w) for w in args.weights.split(",")] if args.weights else None
     result = ensemble(args.workdirs, weights, args.split)
     width = max(len(w) for w in args.workdirs)

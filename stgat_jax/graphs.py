@@ -11,6 +11,10 @@ Three skeletons are supported:
   3 head, 4-7 left shoulder/elbow/wrist/hand, 8-11 right arm, 12-15 left hip/knee/ankle/foot,
   16-19 right leg); CTR-GCN's ``graph/ucla.py`` edges. Its bones follow CTR-GCN's UCLA feeder:
   ``bone[child] = x[child] - x[parent]`` towards the shoulder centre, which gets 0.
+* ``'coco'``: the 17 COCO keypoints of 2D pose estimators (HRNet in PYSKL's and MMAction2's 2D
+  annotation files): 0 nose, 1/2 left/right eye, 3/4 ears, 5/6 shoulders, 7/8 elbows, 9/10 wrists,
+  11/12 hips, 13/14 knees, 15/16 ankles (left before right). Bones run from the nose outwards:
+  ``bone[child] = x[child] - x[parent]``, the nose's bone is 0.
 
 For each skeleton :func:`get_graph` gives the edge list, the binary adjacency with self loops
 ``A_binary``, its symmetric normalisation ``A_norm = D^-1/2 A D^-1/2`` and the hop-ring masks
@@ -33,7 +37,7 @@ import dataclasses
 
 import numpy as np
 
-GRAPH_NAMES = ('ntu', 'openpose', 'kinect_v1')
+GRAPH_NAMES = ('ntu', 'openpose', 'kinect_v1', 'coco')
 
 # Number of hop-ring masks the official graph builds; the model uses the first `num_heads`.
 NUM_OFFICIAL_RINGS = 12
@@ -62,14 +66,21 @@ KINECT_V1_EDGES: tuple[tuple[int, int], ...] = (
     (12, 0), (13, 12), (14, 13), (15, 14), (16, 0), (17, 16), (18, 17), (19, 18),
 )
 
+# COCO-17 keypoints, 0-based (parent, child) pairs from the nose outwards (a tree rooted at 0).
+COCO_EDGES: tuple[tuple[int, int], ...] = (
+    (0, 1), (0, 2), (1, 3), (2, 4), (0, 5), (0, 6), (5, 7), (7, 9), (6, 8), (8, 10),
+    (5, 11), (6, 12), (11, 13), (13, 15), (12, 14), (14, 16),
+)
+
 # Bone pairs (v1, v2) of the official bone stream: bone[v2] = x[v2] - x[v1], in this order.
 BONE_PAIRS: dict[str, tuple[tuple[int, int], ...]] = {
     'ntu': NTU_EDGES,
     'openpose': OPENPOSE_EDGES,
     'kinect_v1': tuple((parent, child) for child, parent in KINECT_V1_EDGES),
+    'coco': COCO_EDGES,
 }
 
-NUM_NODES: dict[str, int] = {'ntu': 25, 'openpose': 18, 'kinect_v1': 20}
+NUM_NODES: dict[str, int] = {'ntu': 25, 'openpose': 18, 'kinect_v1': 20, 'coco': 17}
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -149,7 +160,7 @@ def hop_ring_masks(a_binary: np.ndarray, num_rings: int) -> np.ndarray:
 
 
 def get_graph(name: str, openpose_fixed: bool = False) -> Graph:
-    """Builds the graph `name` (``'ntu'``, ``'openpose'`` or ``'kinect_v1'``).
+    """Builds the graph `name` (one of :data:`GRAPH_NAMES`).
 
     Args:
       name: skeleton name.
@@ -162,6 +173,8 @@ def get_graph(name: str, openpose_fixed: bool = False) -> Graph:
         edges = OPENPOSE_EDGES if openpose_fixed else OPENPOSE_SHIFTED_EDGES
     elif name == 'kinect_v1':
         edges = KINECT_V1_EDGES
+    elif name == 'coco':
+        edges = COCO_EDGES
     else:
         raise ValueError(f'graph must be one of {GRAPH_NAMES}, got {name!r}')
     num_nodes = NUM_NODES[name]

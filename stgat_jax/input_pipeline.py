@@ -308,10 +308,11 @@ def data_source(config: ml_collections.ConfigDict, split: str):
 
 
 def missing_data_message(config: ml_collections.ConfigDict) -> str:
-    family = config.dataset.benchmark.split("_")[0]
+    from data_prep import prepare
+
     return (f"No prepared records for benchmark {config.dataset.benchmark!r} under "
-            f"{config.dataset.data_dir!r}. Prepare them once with:\n  python -m data_prep.prepare "
-            f"--dataset={family} --raw_dir=PATH/TO/RAW/FILES --data_dir={config.dataset.data_dir}")
+            f"{config.dataset.data_dir!r}. Prepare them once with:\n  "
+            f"{prepare.prepare_command(config.dataset.benchmark, config.dataset.data_dir)}")
 
 
 def create_train_loader(source, config: ml_collections.ConfigDict, seed: int,

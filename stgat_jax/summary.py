@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from stgat_jax import models, steps
+from stgat_jax import errors, models, steps
 
 
 def _count(tree: Any) -> int:
@@ -52,7 +52,8 @@ def main(argv):
     del argv
     from absl import flags
 
-    print(format_summary(summarize(flags.FLAGS.config)))
+    with errors.one_line(flags.FLAGS.traceback):
+        print(format_summary(summarize(flags.FLAGS.config)))
 
 
 if __name__ == "__main__":
@@ -60,4 +61,5 @@ if __name__ == "__main__":
     from ml_collections import config_flags
 
     config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)
+    errors.define_traceback_flag()
     app.run(main)

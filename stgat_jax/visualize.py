@@ -39,7 +39,7 @@ from typing import Any
 import ml_collections
 import numpy as np
 
-from stgat_jax import graphs
+from stgat_jax import errors, graphs
 
 Array = np.ndarray
 
@@ -453,10 +453,16 @@ def main(argv: Sequence[str]) -> None:
 
     if len(argv) > 1:
         raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+    with errors.one_line(flags.FLAGS.traceback):
+        _run(flags.FLAGS)
+
+
+def _run(f) -> None:
+    from absl import app
+
     from stgat_jax import reporting
 
     reporting.quiet_library_logs()
-    f = flags.FLAGS
     if f.summary:
         from stgat_jax import predict
 
@@ -483,5 +489,6 @@ if __name__ == '__main__':
                       '(a file, folder or glob) per class instead of drawing.')
     flags.DEFINE_enum('split', 'all', ['all', 'train', 'test'],
                       'With --summary: keep the files of this split of the configured benchmark.')
+    errors.define_traceback_flag()
     flags.mark_flags_as_required(['config', 'workdir', 'input'])
     app.run(main)

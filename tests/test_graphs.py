@@ -30,7 +30,7 @@ def test_kinetics_ring_sizes(fixed):
     assert self_only_rows(g) == [0, 0, 0, 0, 1, 4, 10, 16]
 
 
-@pytest.mark.parametrize('name,num_nodes,num_edges', [('ntu', 25, 24), ('openpose', 18, 17)])
+@pytest.mark.parametrize('name,num_nodes,num_edges', [('ntu', 25, 24), ('openpose', 18, 17), ('coco', 17, 16)])
 def test_binary_adjacency(name, num_nodes, num_edges):
     g = graphs.get_graph(name)
     a = g.A_binary
@@ -53,7 +53,7 @@ def test_normalized_adjacency_values():
     assert g.A_norm.dtype == np.float32
 
 
-@pytest.mark.parametrize('name', ['ntu', 'openpose'])
+@pytest.mark.parametrize('name', ['ntu', 'openpose', 'coco'])
 def test_hop_rings_are_exact_distances(name):
     g = graphs.get_graph(name)
     v = g.num_nodes
@@ -83,6 +83,14 @@ def test_hop_rings_are_exact_distances(name):
     assert g.hop_masks(14).shape == (14, v, v)
 
 
+def test_coco_ring_sizes():
+    g = graphs.get_graph('coco')
+    # 17 joints, 16 edges: ring 0 = 17 + 2 * 16.
+    assert ring_sizes(g) == [49, 57, 73, 79, 65, 41, 25, 19]
+    assert self_only_rows(g) == [0, 0, 0, 0, 1, 5, 11, 15]
+    assert g.A_sep[7, 15, 16] == 1 and g.A_sep[6, 15, 16] == 0  # ankle-hip-shoulder-nose-...: 8 hops
+
+
 def test_official_kinetics_graph_is_shifted_by_one():
     shifted = graphs.get_graph('openpose')
     fixed = graphs.get_graph('openpose', openpose_fixed=True)
@@ -100,7 +108,7 @@ def test_unknown_graph_name():
     with pytest.raises(ValueError, match='graph must be one of'):
         graphs.get_graph('kinect')
     with pytest.raises(ValueError, match='graph must be one of'):
-        graphs.bone_stream(np.zeros((2, 1, 25, 3)), 'coco')
+        graphs.bone_stream(np.zeros((2, 1, 25, 3)), 'mpii')
 
 
 def sequential_bones(x: np.ndarray, pairs) -> np.ndarray:
@@ -134,6 +142,17 @@ def test_kinetics_bone_stream_values():
     for parent, child in {5: 11, 2: 8, 1: 0, 0: 14, 3: 4, 15: 17}.items():
         np.testing.assert_array_equal(bone[:, :, parent], x[:, :, parent] - x[:, :, child])
     np.testing.assert_array_equal(bone, sequential_bones(x, graphs.BONE_PAIRS['openpose']))
+
+
+def test_coco_bone_stream_values():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(3, 2, 17, 2))
+    bone = graphs.bone_stream(x, 'coco')
+    np.testing.assert_array_equal(bone[:, :, 0], 0)  # the nose is the root
+    # Every other keypoint's bone points from its parent: wrists from elbows, eyes from the nose.
+    for child, parent in {9: 7, 7: 5, 5: 0, 1: 0, 3: 1, 16: 14, 14: 12, 12: 6}.items():
+        np.testing.assert_array_equal(bone[:, :, child], x[:, :, child] - x[:, :, parent])
+    np.testing.assert_array_equal(bone, sequential_bones(x, graphs.BONE_PAIRS['coco']))
 
 
 def test_bone_stream_rejects_wrong_shape():
