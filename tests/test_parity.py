@@ -83,15 +83,8 @@ def model_for(case: str, conv_impl: str = 'cpu') -> STGAT:
     return STGAT(num_heads=8, num_frames=16, conv_impl=conv_impl, **CASES[case])
 
 
-@functools.cache
-def run_case(case: str, conv_impl: str) -> dict[str, object]:
-    """Our eval logits, train logits, loss and gradients for one fixture, plus the fixture."""
-    fixture = load_fixture(case)
-    state_dict = with_prefix(fixture, 'state_dict/')
-    model = model_for(case, conv_impl)
-    params, batch_stats = load_official_state_dict(state_dict, model)
-    x = jnp.asarray(fixture['input'].transpose(0, 4, 2, 3, 1))  # (N, C, T, V, M) -> (N, M, T, V, C)
-    labels = jnp.asarray(fixture['labels'])
+def eval_and_train_outputs(model, params, batch_stats, x, labels):
+    """Eval-mode logits and ((loss, train-mode logits), gradients) of `model`, as the fixtures hold them."""
 
     @jax.jit
     def run(params, x):
@@ -105,7 +98,19 @@ def run_case(case: str, conv_impl: str) -> dict[str, object]:
 
         return logits_eval, jax.value_and_grad(loss_fn, has_aux=True)(params)
 
-    logits_eval, ((loss, logits_train), grads) = run(params, x)
+    return run(params, x)
+
+
+@functools.cache
+def run_case(case: str, conv_impl: str) -> dict[str, object]:
+    """Our eval logits, train logits, loss and gradients for one fixture, plus the fixture."""
+    fixture = load_fixture(case)
+    state_dict = with_prefix(fixture, 'state_dict/')
+    model = model_for(case, conv_impl)
+    params, batch_stats = load_official_state_dict(state_dict, model)
+    x = jnp.asarray(fixture['input'].transpose(0, 4, 2, 3, 1))  # (N, C, T, V, M) -> (N, M, T, V, C)
+    labels = jnp.asarray(fixture['labels'])
+    logits_eval, ((loss, logits_train), grads) = eval_and_train_outputs(model, params, batch_stats, x, labels)
     # The official gradients, in our layout: the converter maps them like the weights (all the
     # conversions are linear); the running statistics only fill the batch_stats it also returns.
     torch_grads, _ = load_official_state_dict({**state_dict, **with_prefix(fixture, 'grad/')}, model)

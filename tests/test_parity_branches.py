@@ -40,11 +40,11 @@ import os
 
 import jax
 import numpy as np
-import optax
 import pytest
 
 from stgat_jax.convert import load_official_state_dict
 from stgat_jax.models.stgat import STGAT
+from test_parity import eval_and_train_outputs  # the same eval and train pass as the shipped fixtures
 
 FIXTURE = os.path.join(os.path.dirname(__file__), 'fixtures', 'stgat_parity_branches.npz')
 COMMON = dict(num_classes=5, in_channels=2, graph='openpose', num_heads=2, num_frames=8,
@@ -67,19 +67,7 @@ def run_case(case: str) -> dict:
     params, batch_stats = load_official_state_dict(state_dict, model)
     x = fixture['input'].transpose(0, 4, 2, 3, 1)  # (N, C, T, V, M) -> (N, M, T, V, C)
     labels = fixture['labels']
-
-    @jax.jit
-    def run(params, x):
-        logits_eval, _ = model.apply({'params': params, 'batch_stats': batch_stats}, x, train=False)
-
-        def loss_fn(p):
-            (logits, _), _ = model.apply({'params': p, 'batch_stats': batch_stats}, x, train=True,
-                                         mutable=['batch_stats'])
-            return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean(), logits
-
-        return logits_eval, jax.value_and_grad(loss_fn, has_aux=True)(params)
-
-    logits_eval, ((loss, logits_train), grads) = run(params, x)
+    logits_eval, ((loss, logits_train), grads) = eval_and_train_outputs(model, params, batch_stats, x, labels)
     out = dict(fixture=fixture, logits_eval=np.asarray(logits_eval), loss=float(loss),
                logits_train=np.asarray(logits_train), grads=jax.tree.map(np.asarray, grads))
     official_grads = {k[len('grad/'):]: v for k, v in fixture.items() if k.startswith('grad/')}
