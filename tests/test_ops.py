@@ -1,6 +1,5 @@
-"""Tests of the attention operations, each against a direct numpy computation."""
-
-import functools
+"""Tests of the attention operations: the definitions of reference_ops.py and the ops against
+numpy computations, and the cheaper equivalents the model runs against those definitions."""
 
 import jax
 import jax.numpy as jnp
@@ -8,6 +7,7 @@ import numpy as np
 import pytest
 
 from stgat_jax import graphs, ops
+from reference_ops import aggregate_windows, unfold_temporal_window, window_gate, windowed_st_attention
 
 
 def rand(shape, seed=0):
@@ -16,7 +16,7 @@ def rand(shape, seed=0):
 
 def test_unfold_temporal_window_indexing():
     x = rand((2, 5, 4, 3))
-    u = np.asarray(ops.unfold_temporal_window(jnp.asarray(x), 3))
+    u = np.asarray(unfold_temporal_window(jnp.asarray(x), 3))
     assert u.shape == (2, 5, 12, 3)
     for t in range(5):
         for w in range(3):
@@ -28,13 +28,13 @@ def test_unfold_temporal_window_indexing():
 
 def test_unfold_temporal_window_five_and_errors():
     x = rand((1, 6, 2, 1))
-    u = np.asarray(ops.unfold_temporal_window(jnp.asarray(x), 5))
+    u = np.asarray(unfold_temporal_window(jnp.asarray(x), 5))
     assert u.shape == (1, 6, 10, 1)
     np.testing.assert_array_equal(u[:, 0, 0:2], 0)  # frame -2
     np.testing.assert_array_equal(u[:, 0, 4:6], x[:, 0])  # centre
     np.testing.assert_array_equal(u[:, 3, 8:10], x[:, 5])  # frame +2
     with pytest.raises(ValueError, match='window must be a positive odd'):
-        ops.unfold_temporal_window(jnp.asarray(x), 2)
+        unfold_temporal_window(jnp.asarray(x), 2)
 
 
 def test_masked_softmax():
@@ -55,7 +55,7 @@ def test_window_gate_matches_definition():
     b, t, v, c, s, w = 2, 4, 5, 6, 3, 3
     d = rand((b, t, v, c), 1)
     u = rand((b, t, w * v, c), 2)
-    g = np.asarray(ops.window_gate(jnp.asarray(d), jnp.asarray(u), s))
+    g = np.asarray(window_gate(jnp.asarray(d), jnp.asarray(u), s))
     assert g.shape == (b, s, w)
     cs = c // s
     for head in range(s):
@@ -65,7 +65,7 @@ def test_window_gate_matches_definition():
             want = 1 / (1 + np.exp(-diff.mean(axis=(1, 2, 3))))
             np.testing.assert_allclose(g[:, head, win], want, rtol=1e-5)
     with pytest.raises(ValueError, match='num_heads=4 must divide'):
-        ops.window_gate(jnp.asarray(d), jnp.asarray(u), 4)
+        window_gate(jnp.asarray(d), jnp.asarray(u), 4)
 
 
 def test_expand_gate_orders():
@@ -101,11 +101,11 @@ def test_windowed_st_attention_matches_reference():
     mask = graphs.get_graph('ntu').hop_masks(s)
     row_gate = np.random.default_rng(5).uniform(size=(b, s, w * v)).astype(np.float32)
     glob = rand((1, s, w * v, v), 6)
-    att = np.asarray(ops.windowed_st_attention(q, k, mask, row_gate, glob))
+    att = np.asarray(windowed_st_attention(q, k, mask, row_gate, glob))
     assert att.shape == (b, s, w * v, v) and att.dtype == np.float32
     np.testing.assert_allclose(att, reference_attention(q, k, mask, row_gate, glob), rtol=1e-5, atol=1e-6)
     # Without gate and global term, entries outside the hop ring are exactly zero.
-    plain = np.asarray(ops.windowed_st_attention(q, k, mask))
+    plain = np.asarray(windowed_st_attention(q, k, mask))
     tiled = np.tile(mask, (1, w, 1))
     np.testing.assert_array_equal(plain[:, tiled == 0], 0.0)
     assert np.all(plain[:, tiled > 0] > 0)
@@ -115,15 +115,15 @@ def test_windowed_st_attention_matches_reference():
 def test_windowed_st_attention_scale_is_time_average():
     # Repeating the clip in time leaves the time-averaged logits unchanged.
     q, k = rand((1, 3, 6, 2, 4), 7), rand((1, 3, 2, 2, 4), 8)
-    a1 = ops.windowed_st_attention(q, k)
-    a2 = ops.windowed_st_attention(np.concatenate([q, q], 1), np.concatenate([k, k], 1))
+    a1 = windowed_st_attention(q, k)
+    a2 = windowed_st_attention(np.concatenate([q, q], 1), np.concatenate([k, k], 1))
     np.testing.assert_allclose(np.asarray(a1), np.asarray(a2), rtol=1e-5)
 
 
 def test_aggregate_windows_s_major():
     b, t, v, c, s = 2, 3, 4, 5, 2
     u, att = rand((b, t, 3 * v, c), 9), rand((b, s, 3 * v, v), 10)
-    y = np.asarray(ops.aggregate_windows(jnp.asarray(u), jnp.asarray(att)))
+    y = np.asarray(aggregate_windows(jnp.asarray(u), jnp.asarray(att)))
     assert y.shape == (b, t, v, s * c)
     for head in range(s):
         want = np.einsum('btuc,buv->btvc', u, att[:, head])
@@ -176,19 +176,19 @@ def test_ops_jit_and_bf16():
     q = jnp.asarray(rand((1, 4, 75, 2, 3), 15), jnp.bfloat16)
     k = jnp.asarray(rand((1, 4, 25, 2, 3), 16), jnp.bfloat16)
     mask = graphs.get_graph('ntu').hop_masks(2)
-    att = jax.jit(ops.windowed_st_attention)(q, k, mask)
+    att = jax.jit(windowed_st_attention)(q, k, mask)
     assert att.dtype == jnp.float32
     q32, k32 = np.asarray(q, np.float32), np.asarray(k, np.float32)
     ref = reference_attention(q32, k32, mask, np.ones((1, 2, 75), np.float32), 0.0)
     np.testing.assert_allclose(np.asarray(att), ref, atol=1e-2)
 
 
-# --- The cheaper equivalents the model runs, each against the definition above -------------
+# --- The cheaper equivalents the model runs, each against the definitions -----------------
 
 @pytest.mark.parametrize('window', [1, 3, 5])
 def test_unfold_joint_major_is_the_unfold_transposed(window):
     x = rand((2, 6, 4, 3), 20)
-    want = np.asarray(ops.unfold_temporal_window(jnp.asarray(x), window)).transpose(0, 2, 1, 3)
+    want = np.asarray(unfold_temporal_window(jnp.asarray(x), window)).transpose(0, 2, 1, 3)
     got = np.asarray(ops.unfold_joint_major(jnp.asarray(x), window))
     np.testing.assert_array_equal(got, want)
     edge = np.array([7.0, -1.0, 0.5], np.float32)
@@ -205,7 +205,7 @@ def test_window_logits_equal_projecting_the_unfolded_window():
     b, t, v, c_in, s, c, w = 2, 5, 25, 6, 4, 3, 3
     x = rand((b, t, v, c_in), 21)
     kernel, bias = rand((c_in, s * c), 22), rand((s * c,), 23)
-    q_unfolded = np.asarray(ops.unfold_temporal_window(jnp.asarray(x), w)) @ kernel + bias
+    q_unfolded = np.asarray(unfold_temporal_window(jnp.asarray(x), w)) @ kernel + bias
     k = rand((b, t, v, s * c), 24)
     want = np.einsum('btusc,btvsc->bsuv', q_unfolded.reshape(b, t, w * v, s, c),
                      k.reshape(b, t, v, s, c)) / (c * t)
@@ -217,7 +217,7 @@ def test_window_logits_equal_projecting_the_unfolded_window():
     glob = rand((1, s, w * v, v), 26)
     np.testing.assert_allclose(
         np.asarray(ops.attention_from_logits(jnp.asarray(got), mask, row_gate, glob)),
-        np.asarray(ops.windowed_st_attention(q_unfolded.reshape(b, t, w * v, s, c),
+        np.asarray(windowed_st_attention(q_unfolded.reshape(b, t, w * v, s, c),
                                              k.reshape(b, t, v, s, c), mask, row_gate, glob)),
         rtol=1e-5, atol=1e-6)
 
@@ -226,8 +226,8 @@ def test_window_logits_equal_projecting_the_unfolded_window():
 def test_window_gate_from_means_equals_the_gate(window):
     b, t, v, c, s = 2, 6, 5, 8, 4
     x, d = rand((b, t, v, c), 27), rand((b, t, v, c), 28)
-    u = ops.unfold_temporal_window(jnp.asarray(x), window)
-    want = np.asarray(ops.window_gate(jnp.asarray(d), u, s))
+    u = unfold_temporal_window(jnp.asarray(x), window)
+    want = np.asarray(window_gate(jnp.asarray(d), u, s))
     means = ops.window_means(jnp.asarray(x), window)
     np.testing.assert_allclose(
         np.asarray(means),
@@ -242,87 +242,7 @@ def test_window_gate_from_means_equals_the_gate(window):
 def test_windowed_aggregate_equals_aggregating_the_unfolded_window(window):
     b, t, v, c, s = 2, 4, 5, 3, 2
     x, att = rand((b, t, v, c), 29), rand((b, s, window * v, v), 30)
-    want = np.asarray(ops.aggregate_windows(ops.unfold_temporal_window(jnp.asarray(x), window),
+    want = np.asarray(aggregate_windows(unfold_temporal_window(jnp.asarray(x), window),
                                             jnp.asarray(att)))
     got = np.asarray(ops.windowed_aggregate(jnp.asarray(x), jnp.asarray(att), window))
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
-
-
-def _conv_reference(x, kernel, bias, stride):
-    """Temporal convolution in numpy loops: zero padding kt // 2, stride on T."""
-    taps = kernel.shape[0]
-    pad = taps // 2
-    num_frames = x.shape[1]
-    out_frames = (num_frames - 1) // stride + 1
-    out = np.zeros(x.shape[:1] + (out_frames,) + x.shape[2:3] + kernel.shape[3:], np.float64)
-    for t in range(out_frames):
-        for k in range(taps):
-            src = stride * t + k - pad
-            if 0 <= src < num_frames:
-                out[:, t] += x[:, src].astype(np.float64) @ kernel[k, 0].astype(np.float64)
-    return out + bias
-
-
-@pytest.mark.parametrize('cpu_layout', [True, False])
-@pytest.mark.parametrize('frames,stride,taps', [(9, 1, 7), (9, 2, 7), (10, 2, 7), (11, 3, 5),
-                                                 (4, 2, 7), (8, 2, 3), (7, 4, 1)])
-def test_temporal_conv_and_its_gradients(frames, stride, taps, cpu_layout):
-    x, kernel, bias = rand((2, frames, 3, 4)), rand((taps, 1, 4, 5), 1), rand((5,), 2)
-    out, vjp = jax.vjp(lambda x, k, b: ops.temporal_conv(x, k, b, stride, cpu_layout=cpu_layout),
-                       x, kernel, bias)
-    np.testing.assert_allclose(out, _conv_reference(x, kernel, bias, stride), rtol=1e-5, atol=1e-5)
-    # The gradients against XLA's own transposes of the same convolution.
-    pad = taps // 2
-    ref_out, ref_vjp = jax.vjp(lambda x, k, b: jax.lax.conv_general_dilated(
-        x, k, (stride, 1), ((pad, pad), (0, 0)), dimension_numbers=('NHWC', 'HWIO', 'NHWC')) + b,
-        x, kernel, bias)
-    g = rand(out.shape, 3)
-    for got, want in zip(vjp(g), ref_vjp(g)):
-        assert got.shape == want.shape
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
-
-
-@pytest.mark.parametrize('cpu_layout', [True, False])
-def test_channel_dense_and_its_gradients(cpu_layout):
-    dense = functools.partial(ops.channel_dense, cpu_layout=cpu_layout)
-    x, kernel, bias = rand((2, 3, 4, 5)), rand((5, 6), 1), rand((6,), 2)
-    out, vjp = jax.vjp(dense, x, kernel, bias)
-    np.testing.assert_allclose(out, x @ kernel + bias, rtol=1e-5, atol=1e-5)
-    g = rand(out.shape, 3)
-    dx, dk, db = vjp(g)
-    g2, x2 = g.reshape(-1, 6).astype(np.float64), x.reshape(-1, 5).astype(np.float64)
-    np.testing.assert_allclose(dx, (g2 @ kernel.T).reshape(x.shape), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(dk, x2.T @ g2, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(db, g2.sum(0), rtol=1e-5, atol=1e-5)
-    # bf16 compute: the gradients keep the dtypes of the arguments.
-    args = [jnp.asarray(a, jnp.bfloat16) for a in (x, kernel, bias)]
-    _, vjp16 = jax.vjp(dense, *args)
-    assert [a.dtype for a in vjp16(jnp.asarray(g, jnp.bfloat16))] == [jnp.bfloat16] * 3
-
-
-@pytest.mark.parametrize('cpu_layout', [True, False])
-@pytest.mark.parametrize('op', ['channel_dense', 'temporal_conv'])
-def test_bf16_products_accumulate_and_can_return_float32(op, cpu_layout):
-    """bf16 operands, float32 result on request: the product of the rounded operands to float32
-    accuracy (a bf16 result would be off by ~1e-3), and gradients in the operands' dtypes."""
-    c_in = 64
-    x16 = jnp.asarray(rand((2, 6, 3, c_in)), jnp.bfloat16)
-    bias = jnp.asarray(rand((5,), 2))
-    if op == 'channel_dense':
-        k16 = jnp.asarray(rand((c_in, 5), 1), jnp.bfloat16)
-        fn = functools.partial(ops.channel_dense, out_dtype=jnp.float32, cpu_layout=cpu_layout)
-        want = np.asarray(x16, np.float64) @ np.asarray(k16, np.float64) + np.asarray(bias)
-    else:
-        k16 = jnp.asarray(rand((3, 1, c_in, 5), 1), jnp.bfloat16)
-        fn = functools.partial(ops.temporal_conv, stride=2, out_dtype=jnp.float32, cpu_layout=cpu_layout)
-        want = _conv_reference(np.asarray(x16, np.float64), np.asarray(k16, np.float64),
-                               np.asarray(bias), 2)
-    out, vjp = jax.vjp(fn, x16, k16, bias)
-    assert out.dtype == jnp.float32
-    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
-    assert fn(x16, k16, bias).dtype == jnp.float32
-    default = getattr(ops, op)(x16, k16, bias, cpu_layout=cpu_layout,
-                               **({'stride': 2} if op == 'temporal_conv' else {}))
-    assert default.dtype == jnp.bfloat16
-    grads = vjp(jnp.ones_like(out))
-    assert [g.dtype for g in grads] == [jnp.bfloat16, jnp.bfloat16, jnp.float32]

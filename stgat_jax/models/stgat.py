@@ -51,8 +51,8 @@ with ``seq`` one of ``out_nets, ff_nets, downs1, downs2, out_nett, ff_nett, down
 temporal conv (:class:`TemporalConv`) and the (1, 3) conv of the no-spatial-attention variant
 (``nn.Conv``) have ``nn.Conv``'s variables (kernel ``(kt, kv, I, O)`` = ``w.transpose(2, 3, 1,
 0)``). Both custom layers compute the same functions as the flax ones; with ``conv_impl='cpu'``
-their backward passes are laid out for XLA's CPU backend (:func:`ops.channel_dense`,
-:func:`ops.temporal_conv`), with ``'xla'`` they are plain autodiff (for TPU and GPU). The
+their backward passes are laid out for XLA's CPU backend (:func:`layers.channel_dense`,
+:func:`layers.temporal_conv`), with ``'xla'`` they are plain autodiff (for TPU and GPU). The
 embedding's ``input_map.*`` and ``diff_map{1..4}.*`` live under ``embedding/``, and ``fc.weight``
 maps to ``params/fc/kernel`` transposed. Official keys without a counterpart:
 ``num_batches_tracked``, the zero buffers ``atts``/``attt`` and the positional tables
@@ -65,7 +65,6 @@ flax's the biased one, which differs by a factor ``n / (n - 1)`` with n = B*T*V 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -75,6 +74,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from stgat_jax import graphs, ops
+from stgat_jax.layers import ConvBN, Dense1x1
 from stgat_jax.models.csta import CoupledAttention
 
 NTU60_BLOCKS: tuple[tuple[int, int, int], ...] = (
@@ -94,173 +94,13 @@ REMAT_POLICIES = {
     'dots_no_batch': jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
 }
 
-# kaiming_normal_(mode='fan_out') with the default gain sqrt(2).
-CONV_KERNEL_INIT = nn.initializers.variance_scaling(2.0, 'fan_out', 'normal')
 # xavier_normal_ for the classifier weight.
 FC_KERNEL_INIT = nn.initializers.variance_scaling(1.0, 'fan_avg', 'normal')
-
-
-def torch_bias_init(fan_in: int) -> nn.initializers.Initializer:
-    """PyTorch's default conv bias init: U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
-    bound = 1.0 / math.sqrt(fan_in)
-
-    def init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
-        return jax.random.uniform(key, shape, dtype, -bound, bound)
-
-    return init
 
 
 def leaky_relu(x: jax.Array) -> jax.Array:
     """LeakyReLU with slope 0.1, as in the official code."""
     return jax.nn.leaky_relu(x, negative_slope=LEAKY_SLOPE)
-
-
-def conv_params(module: nn.Module, kernel_shape: Sequence[int],
-                fan_in: int) -> tuple[jax.Array, jax.Array]:
-    """A conv's float32 ``kernel`` (`kernel_shape`, output channels last) and ``bias``, with the
-    official init (kaiming-normal fan-out kernel, PyTorch's uniform bias), created in `module`."""
-    kernel = module.param('kernel', CONV_KERNEL_INIT, tuple(kernel_shape), jnp.float32)
-    bias = module.param('bias', torch_bias_init(fan_in), (kernel_shape[-1],), jnp.float32)
-    return kernel, bias
-
-
-class Dense1x1(nn.Module):
-    """A 1x1 convolution on channels-last input, with the official init.
-
-    Variables as ``nn.Dense`` (``kernel`` (I, O), ``bias`` (O,), float32), computed by
-    :func:`ops.channel_dense` on `dtype` operands with float32 accumulation; the result has
-    `out_dtype` (default `dtype`).
-    """
-
-    features: int
-    fan_in: int
-    dtype: Any = jnp.float32
-    out_dtype: Any = None
-    impl: str = 'cpu'  # 'cpu': the CPU layout and backward pass; 'xla': plain autodiff
-
-    @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
-        kernel, bias = conv_params(self, (x.shape[-1], self.features), self.fan_in)
-        return ops.channel_dense(x.astype(self.dtype), kernel.astype(self.dtype), bias, self.out_dtype,
-                                 cpu_layout=self.impl == 'cpu')
-
-
-class TemporalConv(nn.Module):
-    """A ``(kernel, 1)`` convolution along the frames, zero padding ``kernel // 2``, stride on T.
-
-    Variables as ``nn.Conv`` (``kernel`` (kt, 1, I, O), ``bias`` (O,), float32), computed by
-    :func:`ops.temporal_conv` on `dtype` operands with float32 accumulation; the result has
-    `out_dtype` (default `dtype`).
-    """
-
-    features: int
-    kernel_size: int
-    stride: int
-    fan_in: int
-    dtype: Any = jnp.float32
-    out_dtype: Any = None
-    impl: str = 'cpu'  # 'cpu': the CPU layout and backward pass; 'xla': plain autodiff
-
-    @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
-        shape = (self.kernel_size, 1, x.shape[-1], self.features)
-        kernel, bias = conv_params(self, shape, self.fan_in)
-        return ops.temporal_conv(
-            x.astype(self.dtype), kernel.astype(self.dtype), bias, self.stride, self.out_dtype,
-            cpu_layout=self.impl == 'cpu')
-
-
-def mean_per_axis(x: jax.Array) -> jax.Array:
-    """Mean over every axis but the last, reduced one axis at a time (last-but-one first).
-
-    A single float32 reduction over all B*T*V values (what XLA compiles on CPU) accumulates an
-    error of order (B*T*V) * eps in the mean; reducing axis by axis keeps it at the order of the
-    sum of the axis lengths times eps.
-    """
-    for axis in range(x.ndim - 2, -1, -1):
-        x = jnp.mean(x, axis=axis)
-    return x
-
-
-class BatchNorm(nn.Module):
-    """BatchNorm over every axis but the last, as PyTorch's ``BatchNorm2d`` computes it.
-
-    eps 1e-5, running averages ``momentum * old + (1 - momentum) * batch`` (PyTorch momentum 0.1),
-    the running variance updated with the biased batch variance. Variables as ``nn.BatchNorm``:
-    params ``scale``, ``bias``; batch_stats ``mean``, ``var``, all float32.
-
-    Statistics and the normalisation are computed in (at least) float32, the means with
-    :func:`mean_per_axis`. With one long float32 reduction (``nn.BatchNorm`` on CPU) the
-    train-mode gradients of the layers before a BatchNorm, whose exact gradient is nearly
-    orthogonal to their weights, came out up to a few percent off a float64 computation; with
-    per-axis means they stay within about 1e-5 of it, as PyTorch's float32 ones do.
-    """
-
-    use_running_average: bool
-    momentum: float = 0.9
-    epsilon: float = 1e-5
-    dtype: Any = jnp.float32
-
-    @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
-        """Normalises (..., C) per channel C."""
-        features = x.shape[-1]
-        scale = self.param('scale', nn.initializers.ones, (features,), jnp.float32)
-        bias = self.param('bias', nn.initializers.zeros, (features,), jnp.float32)
-        ra_mean = self.variable('batch_stats', 'mean', lambda: jnp.zeros((features,), jnp.float32))
-        ra_var = self.variable('batch_stats', 'var', lambda: jnp.ones((features,), jnp.float32))
-        x = x.astype(jnp.promote_types(x.dtype, jnp.float32))  # at least float32
-        if self.use_running_average:
-            mean, var = ra_mean.value, ra_var.value
-        else:
-            mean = mean_per_axis(x)
-            var = mean_per_axis(jnp.square(x - mean))
-            if not self.is_initializing():
-                ra_mean.value = self.momentum * ra_mean.value + (1.0 - self.momentum) * mean
-                ra_var.value = self.momentum * ra_var.value + (1.0 - self.momentum) * var
-        y = (x - mean) * (jax.lax.rsqrt(var + self.epsilon) * scale) + bias
-        return y.astype(self.dtype)
-
-
-class ConvBN(nn.Module):
-    """Conv (:class:`Dense1x1`, :class:`TemporalConv` for odd (kt, 1) kernels, else ``nn.Conv``
-    over (T, V)) followed by BatchNorm.
-
-    Matches ``nn.Sequential(Conv2d, BatchNorm2d)``: ``conv`` = ``.0``, ``bn`` = ``.1``.
-    Padding is ``kernel // 2`` on each side, ``stride`` acts on T only. The 1x1 and temporal
-    convs hand the BatchNorm their float32 accumulations, also when `dtype` is narrower.
-    """
-
-    features: int
-    kernel: tuple[int, int] = (1, 1)
-    stride: int = 1
-    dtype: Any = jnp.float32
-    impl: str = 'cpu'  # of the 1x1 and temporal convs: 'cpu' or 'xla' (STGAT.conv_impl)
-
-    @nn.compact
-    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-        """Maps (B, T, V, C) to (B, ceil(T / stride), V, features)."""
-        fan_in = x.shape[-1] * self.kernel[0] * self.kernel[1]
-        if self.kernel == (1, 1):
-            x = x[:, ::self.stride]
-            x = Dense1x1(self.features, fan_in, self.dtype, jnp.float32, self.impl, name='conv')(x)
-        elif self.kernel[1] == 1 and self.kernel[0] % 2:
-            x = TemporalConv(self.features, self.kernel[0], self.stride, fan_in, self.dtype,
-                             jnp.float32, self.impl, name='conv')(x)
-        else:
-            kt, kv = self.kernel
-            x = nn.Conv(
-                self.features,
-                kernel_size=(kt, kv),
-                strides=(self.stride, 1),
-                padding=((kt // 2, kt // 2), (kv // 2, kv // 2)),
-                dtype=self.dtype,
-                param_dtype=jnp.float32,
-                kernel_init=CONV_KERNEL_INIT,
-                bias_init=torch_bias_init(fan_in),
-                name='conv',
-            )(x)
-        return BatchNorm(use_running_average=not train, dtype=self.dtype, name='bn')(x)
 
 
 class InputEmbedding(nn.Module):
@@ -466,7 +306,7 @@ class STGAT(nn.Module):
       return_attention: put each block's attention maps and gates in ``aux['blocks']``.
       dtype: compute dtype; parameters stay float32.
       conv_impl: how the 1x1 and temporal convs are differentiated: ``'cpu'``, with the layouts
-        and backward passes of :func:`ops.channel_dense` / :func:`ops.temporal_conv` written for
+        and backward passes of :func:`layers.channel_dense` / :func:`layers.temporal_conv` written for
         XLA's CPU backend, or ``'xla'``, plain autodiff, which XLA's TPU and GPU compilers
         schedule better (``models.build_model`` resolves the config's ``'auto'`` by platform).
       remat: rematerialise each block in the backward pass to save memory: ``'none'``,
