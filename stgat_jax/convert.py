@@ -18,14 +18,14 @@ The checkpoint holds a :class:`stgat_jax.steps.TrainState` at step 0 with the co
 and BatchNorm running statistics and a fresh optimizer state, written where ``--mode=eval``
 restores it.
 
-How tensors are converted (see :func:`stgat_jax.models.stgat.official_param_names` for the names):
-a 1x1 ``Conv2d`` weight ``(O, I, 1, 1)`` becomes a Dense kernel ``w[:, :, 0, 0].T``; a ``(kt, kv)``
-conv weight ``(O, I, kt, kv)`` becomes ``w.transpose(2, 3, 1, 0)``; the ``Linear`` weight is
-transposed; biases, BatchNorm ``weight``/``bias``/``running_mean``/``running_var`` and
-``attention0s`` are copied. PyTorch's running variance is the unbiased one; it is copied as is, so
-evaluation normalises exactly as the official model does. Buffers with no counterpart are accepted
-and dropped: ``num_batches_tracked``, the zero attention buffers ``atts``/``attt`` and the
-positional tables ``pes.pe``/``pet.pe`` (recomputed here when used).
+How tensors are converted (:mod:`stgat_jax.official_names` maps the names): a 1x1 ``Conv2d``
+weight ``(O, I, 1, 1)`` becomes a Dense kernel ``w[:, :, 0, 0].T``; a ``(kt, kv)`` conv weight
+``(O, I, kt, kv)`` becomes ``w.transpose(2, 3, 1, 0)``; the ``Linear`` weight is transposed;
+biases, BatchNorm ``weight``/``bias``/``running_mean``/``running_var`` and ``attention0s`` are
+copied. PyTorch's running variance is the unbiased one; it is copied as is, so evaluation
+normalises exactly as the official model does. Buffers with no counterpart are accepted and
+dropped: ``num_batches_tracked``, the zero attention buffers ``atts``/``attt`` and the positional
+tables ``pes.pe``/``pet.pe`` (recomputed here when used).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from stgat_jax import errors
+from stgat_jax import errors, official_names
 
 if TYPE_CHECKING:
     import ml_collections
@@ -101,10 +101,8 @@ def ignored_buffer_names(model: STGAT) -> set[str]:
     These are accepted when present and dropped: ``num_batches_tracked`` of every BatchNorm, and
     per block ``atts`` and ``pes.pe`` (spatial attention) or ``attt`` and ``pet.pe`` (temporal).
     """
-    from stgat_jax.models import stgat
-
     names = set()
-    for key in stgat.official_param_names(model):
+    for key in official_names.official_param_names(model):
         if key.endswith('.running_mean'):
             names.add(key[:-len('running_mean')] + 'num_batches_tracked')
     for i in range(len(model.blocks)):
@@ -163,7 +161,7 @@ def load_official_state_dict(state_dict: Mapping[str, np.ndarray],
         raise ValueError(f'the official model has no coupled attention: csta_blocks must be empty, '
                          f'got {tuple(model.csta_blocks)}')
     state_dict = strip_data_parallel_prefix(state_dict)
-    names = stgat.official_param_names(model)
+    names = official_names.official_param_names(model)
     ignored = ignored_buffer_names(model)
     abstract = _abstract_variables(model)
 

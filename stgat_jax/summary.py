@@ -22,13 +22,22 @@ def _count(tree: Any) -> int:
     return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(tree))
 
 
+def param_counts(params: Any) -> dict[str, int]:
+    """Parameters under each top-level module of the ``params`` collection, plus ``'total'``.
+
+    Works on arrays and on the ``jax.ShapeDtypeStruct`` trees of ``jax.eval_shape``.
+    """
+    counts = {name: _count(tree) for name, tree in params.items()}
+    counts["total"] = _count(params)
+    return counts
+
+
 def summarize(config: ml_collections.ConfigDict) -> dict[str, Any]:
     """{'params': {top-level module: count, 'total': n}, 'gflops_per_sample': forward FLOPs / 1e9}."""
     model = models.build_model(config)
     x = jax.ShapeDtypeStruct(steps.input_shape(config, 1), jnp.float32)
     variables = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), jnp.zeros(x.shape), train=False))
-    params = {name: _count(tree) for name, tree in variables["params"].items()}
-    params["total"] = _count(variables["params"])
+    params = param_counts(variables["params"])
     lowered = jax.jit(lambda v, x: model.apply(v, x, train=False)[0]).lower(variables, x)
     cost = lowered.cost_analysis()
     if isinstance(cost, (list, tuple)):

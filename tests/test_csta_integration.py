@@ -13,7 +13,8 @@ from configs import csta_base, default, uestc_xsub, uestc_xview1, uestc_xview2
 from data_prep import prepare, synthetic
 from stgat_jax import checkpoints, models, train, visualize
 from stgat_jax.models.csta import CSTACNN
-from stgat_jax.models.stgat import STGAT, param_count_by_block
+from stgat_jax.models.stgat import STGAT
+from stgat_jax.summary import param_counts
 
 V = 25
 TINY = dict(blocks=((16, 16, 1), (16, 32, 2)), num_heads=4, num_classes=5)
@@ -56,9 +57,9 @@ def abstract_variables(model, shape=X_SHAPE):
 @pytest.mark.parametrize('subnet_input,channels',
                          [('features', (16, 32)), ('coordinates', (3, 3)), ('motion', (1, 1))])
 def test_plugin_adds_exactly_the_two_subnetworks(subnet_input, channels):
-    off = param_count_by_block(abstract_variables(STGAT(**TINY)))
-    on = param_count_by_block(abstract_variables(STGAT(
-        **TINY, csta_blocks=(0, 1), csta_hidden_features=HIDDEN, csta_subnet_input=subnet_input)))
+    off = param_counts(abstract_variables(STGAT(**TINY))['params'])
+    on = param_counts(abstract_variables(STGAT(
+        **TINY, csta_blocks=(0, 1), csta_hidden_features=HIDDEN, csta_subnet_input=subnet_input))['params'])
     # Block 0 keeps T=8 frames, block 1 (stride 2) outputs 4.
     assert on['csta_0'] == subnet_params(channels[0], 8)
     assert on['csta_1'] == subnet_params(channels[1], 4)

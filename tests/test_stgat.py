@@ -12,13 +12,9 @@ import numpy as np
 import pytest
 
 from stgat_jax import graphs
-from stgat_jax.models.stgat import (
-    InputEmbedding,
-    STAttentionBlock,
-    STGAT,
-    official_param_names,
-    param_count_by_block,
-)
+from stgat_jax.models.stgat import InputEmbedding, STAttentionBlock, STGAT
+from stgat_jax.official_names import official_param_names
+from stgat_jax.summary import param_counts
 
 TINY = dict(blocks=((16, 16, 1), (16, 32, 2)), num_heads=4)
 X_SHAPE = (2, 2, 8, 25, 3)  # N, M, T, V, C
@@ -39,12 +35,12 @@ def abstract_variables(model: STGAT, t: int = 128, m: int = 2, n: int = 1):
     ],
 )
 def test_official_parameter_counts(kwargs, total):
-    counts = param_count_by_block(abstract_variables(STGAT(**kwargs)))
+    counts = param_counts(abstract_variables(STGAT(**kwargs))['params'])
     assert counts['total'] == total
 
 
 def test_per_block_parameter_counts():
-    counts = param_count_by_block(abstract_variables(STGAT()))
+    counts = param_counts(abstract_variables(STGAT())['params'])
     blocks = [counts[f'graph_layers_{i}'] for i in range(8)]
     assert blocks == [93_592, 93_592, 267_480, 327_832, 1_019_672, 1_263_256, 1_263_256, 1_263_256]
     assert counts['embedding'] == 384
@@ -103,7 +99,7 @@ def test_official_param_names_cover_every_leaf_once(kwargs):
         for path, kind in names.values()
         if path[0] == 'params'
     )
-    assert n_params == param_count_by_block(variables)['total']
+    assert n_params == param_counts(variables['params'])['total']
     assert names['input_map.1.running_var'] == (
         ('batch_stats', 'embedding', 'input_map', 'bn', 'var'), 'copy')
 
