@@ -136,7 +136,7 @@ def apply_train(model, variables, x, **kwargs):
 def tiny():
     """A tiny model, random variables, an input batch, and in one compiled call: the train-mode
     loss, logits, aux and batch-stat updates, the gradients, and the eval-mode logits."""
-    model = STGAT(**TINY, return_attention=True)
+    model = STGAT(**TINY)
     x = jax.random.normal(jax.random.key(1), X_SHAPE)
     variables = filled_variables(model, x)
     labels = jnp.array([3, 7])
@@ -172,11 +172,12 @@ def test_forward_train_and_eval(tiny):
     old = tiny['variables']['batch_stats']['graph_layers_0']['out_nets']['bn']['var']
     new = tiny['updates']['batch_stats']['graph_layers_0']['out_nets']['bn']['var']
     assert not np.allclose(old, new)
-    # Eval mode uses the running statistics; no per-block aux unless asked for.
+    # Eval mode uses the running statistics; aux is filled the same way.
     eval_logits = tiny['eval_logits']
     assert eval_logits.shape == (2, 60) and np.all(np.isfinite(eval_logits))
     assert not np.allclose(eval_logits, logits)
-    assert set(tiny['eval_aux']) == {'features'}
+    assert set(tiny['eval_aux']) == {'features', 'blocks'}
+    assert set(tiny['eval_aux']['blocks'][0]) == {'spatial_attention', 'gate'}
 
 
 def test_running_statistics_after_one_train_step_are_torch_momentum_0_1():
@@ -286,7 +287,7 @@ def test_stride_halves_time():
 
 
 def test_gate_index_switch_changes_output(tiny):
-    model = STGAT(**TINY, gate_index='window', return_attention=True)
+    model = STGAT(**TINY, gate_index='window')
     (window, aux_w), _ = apply_train(model, tiny['variables'], tiny['x'])
     assert not np.allclose(tiny['logits'], window, atol=1e-7, rtol=0)
     # Rows of the softmax part sum to 1, so each row sum of (attention - G) is that row's gate:
@@ -322,7 +323,7 @@ def test_official_kinetics_graph_differs_from_fixed():
 def test_optional_branches_run():
     model = STGAT(
         blocks=((16, 32, 2),), num_heads=4, num_frames=6, use_temporal_att=True, att_t=True,
-        glo_reg_t=True, use_pes=True, use_pet=True, return_attention=True,
+        glo_reg_t=True, use_pes=True, use_pet=True,
     )
     x = jax.random.normal(jax.random.key(3), (1, 2, 6, 25, 3))
     init_t = jax.jit(lambda key: {k: model.init(key, x)['params']['graph_layers_0'][k]

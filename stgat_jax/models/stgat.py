@@ -41,6 +41,8 @@ flax's the biased one, which differs by a factor ``n / (n - 1)`` with n = B*T*V 
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -59,6 +61,8 @@ NTU60_BLOCKS: tuple[tuple[int, int, int], ...] = (
 )
 
 LEAKY_SLOPE = 0.1
+# The STAttentionBlock fields each block sets itself; the others are STGAT fields.
+PER_BLOCK_FIELDS = ('in_channels', 'out_channels', 'stride', 'num_frames')
 # How the 1x1 and temporal convs are differentiated (STGAT.conv_impl).
 CONV_IMPLS = ('cpu', 'xla')
 # Rematerialisation of each block in the backward pass (STGAT.remat): the `jax.checkpoint` policy
@@ -104,8 +108,10 @@ class InputEmbedding(nn.Module):
 class STAttentionBlock(nn.Module):
     """One STGAT block: windowed spatial-temporal attention, then a temporal conv (or attention).
 
-    Fields mirror :class:`STGAT`; `num_frames` is this block's input length (used by the
-    positional encodings and the temporal attention), `stride` subsamples T in the temporal part.
+    `in_channels`, `out_channels` and `stride` come from the block's entry of ``STGAT.blocks``,
+    `num_frames` is this block's input length (used by the positional encodings and the temporal
+    attention), `stride` subsamples T in the temporal part. Every other field is the
+    :class:`STGAT` field of the same name: STGAT hands its blocks one constructor with those set.
     """
 
     in_channels: int
@@ -127,7 +133,6 @@ class STAttentionBlock(nn.Module):
     gate_index: str = 'official'
     attention_dropout: float = 0.0
     temporal_kernel: int = 7
-    return_attention: bool = False
     dtype: Any = jnp.float32
     conv_impl: str = 'cpu'
 
@@ -142,8 +147,9 @@ class STAttentionBlock(nn.Module):
     def __call__(self, x: jax.Array, train: bool = False) -> tuple[jax.Array, dict[str, jax.Array]]:
         """Maps (B, T, V, C_in) to (B, ceil(T / stride), V, C_out) and an aux dict.
 
-        The aux dict is empty unless `return_attention`; then it holds ``spatial_attention``
-        (B, S, W*V, V), ``gate`` (B, S, W) and/or ``temporal_attention`` (B, S, T, T).
+        The aux dict holds the attention maps of the branches the block has:
+        ``spatial_attention`` (B, S, W*V, V), ``gate`` (B, S, W) (with `att_s`) and
+        ``temporal_attention`` (B, S, T, T). Where nothing reads them, XLA drops them.
         """
         aux: dict[str, jax.Array] = {}
         if self.use_spatial_att:
@@ -206,14 +212,12 @@ class STAttentionBlock(nn.Module):
             att = ops.attention_from_logits(
                 logits, graph.hop_masks(heads), row_gate=row_gate, global_att=global_att
             )
-            if self.return_attention:
-                aux['gate'] = gate
+            aux['gate'] = gate
         else:
             att = jnp.broadcast_to(global_att, (batch,) + global_att.shape[1:])
 
         att = nn.Dropout(self.attention_dropout)(att, deterministic=not train)
-        if self.return_attention:
-            aux['spatial_attention'] = att
+        aux['spatial_attention'] = att
         y = ops.windowed_aggregate(y, att, self.window)  # (B, T, V, S*C_in)
 
         y = ConvBN(self.out_channels, dtype=self.dtype, impl=self.conv_impl, name='out_nets')(y, train)
@@ -249,8 +253,7 @@ class STAttentionBlock(nn.Module):
             att = jnp.broadcast_to(att, (batch,) + att.shape[1:])
 
         att = nn.Dropout(self.attention_dropout)(att, deterministic=not train)
-        if self.return_attention:
-            aux['temporal_attention'] = att
+        aux['temporal_attention'] = att
         z = ops.aggregate_frames(y, att)  # (B, T, V, S*C_out)
         z = ConvBN(self.out_channels, dtype=self.dtype, impl=self.conv_impl, name='out_nett')(z, train)
         z = leaky_relu(self._residual(y, train, 'downt1') + z)
@@ -279,7 +282,6 @@ class STGAT(nn.Module):
       attention_dropout / dropout / dropout2d: rates for the attention maps, the pooled feature,
         and whole (person, frame, joint) feature vectors before pooling.
       temporal_kernel: kernel length of the temporal conv.
-      return_attention: put each block's attention maps and gates in ``aux['blocks']``.
       dtype: compute dtype; parameters stay float32.
       conv_impl: how the 1x1 and temporal convs are differentiated: ``'cpu'``, with the layouts
         and backward passes of :func:`layers.channel_dense` / :func:`layers.temporal_conv` written for
@@ -320,7 +322,6 @@ class STGAT(nn.Module):
     dropout: float = 0.0
     dropout2d: float = 0.0
     temporal_kernel: int = 7
-    return_attention: bool = False
     dtype: Any = jnp.float32
     conv_impl: str = 'cpu'
     remat: str = 'none'
@@ -389,7 +390,7 @@ class STGAT(nn.Module):
 
         Returns:
           logits (N, num_classes) float32, and aux: ``features`` (N, C_last) float32, the pooled
-          feature; with `return_attention` also ``blocks``, one dict per block (see
+          feature; ``blocks``, the aux dict of each block (attention maps and gates, see
           :class:`STAttentionBlock`); with `csta_blocks` also ``csta``, ``{block index:
           {'joint_weights': (N, M, V), 'frame_weights': (N, M, T_i), 'map': (N, M, T_i, V)}}``
           with T_i the frames of that block's output.
@@ -417,32 +418,13 @@ class STGAT(nn.Module):
         block_cls = STAttentionBlock
         if self.remat != 'none':  # argument 2 of __call__ (self, x, train) is static
             block_cls = nn.remat(STAttentionBlock, static_argnums=(2,), policy=REMAT_POLICIES[self.remat])
+        # One constructor for every block, with the STGAT fields the block shares.
+        shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(STAttentionBlock)
+                  if f.name not in PER_BLOCK_FIELDS + ('parent', 'name')}
+        block = functools.partial(block_cls, **shared)
         for i, (c_in, c_out, stride) in enumerate(self.blocks):
-            h, aux_i = block_cls(
-                in_channels=c_in,
-                out_channels=c_out,
-                stride=stride,
-                graph=self.graph,
-                openpose_fixed=self.openpose_fixed,
-                num_heads=self.num_heads,
-                window=self.window,
-                num_frames=frames,
-                use_spatial_att=self.use_spatial_att,
-                use_temporal_att=self.use_temporal_att,
-                use_pes=self.use_pes,
-                use_pet=self.use_pet,
-                att_s=self.att_s,
-                glo_reg_s=self.glo_reg_s,
-                att_t=self.att_t,
-                glo_reg_t=self.glo_reg_t,
-                gate_index=self.gate_index,
-                attention_dropout=self.attention_dropout,
-                temporal_kernel=self.temporal_kernel,
-                return_attention=self.return_attention,
-                dtype=self.dtype,
-                conv_impl=self.conv_impl,
-                name=f'graph_layers_{i}',
-            )(h, train)
+            h, aux_i = block(in_channels=c_in, out_channels=c_out, stride=stride, num_frames=frames,
+                             name=f'graph_layers_{i}')(h, train)
             block_aux.append(aux_i)
             frames = h.shape[1]
             context = context[:, ::stride]  # the frames a strided block keeps
@@ -473,9 +455,7 @@ class STGAT(nn.Module):
             name='fc',
         )(pooled)
 
-        aux: dict[str, Any] = {'features': features}
-        if self.return_attention:
-            aux['blocks'] = block_aux
+        aux: dict[str, Any] = {'features': features, 'blocks': block_aux}
         if self.csta_blocks:
             aux['csta'] = csta_aux
         return logits, aux
