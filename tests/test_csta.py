@@ -9,6 +9,7 @@ from stgat_jax.models.csta import (
     CSTACNN,
     HCN,
     CoupledAttention,
+    CSTAConfig,
     coupled_attention,
     joint_speed,
     motion_prior_logits,
@@ -118,7 +119,7 @@ def test_csta_adds_two_subnetworks_per_stream():
         + dense_params(hidden, frames)
     )
     plain = count_params(abstract_params(HCN(num_classes=60, num_frames=frames), frames))
-    params = abstract_params(CSTACNN(num_classes=60, num_frames=frames, csta_hidden_features=hidden), frames)
+    params = abstract_params(CSTACNN(num_classes=60, num_frames=frames, csta_config=CSTAConfig(hidden_features=hidden)), frames)
     assert count_params(params) == plain + 2 * per_stream
     assert params['position']['csta']['joint_fc1']['kernel'].shape == (channels * V, hidden)
     assert params['motion']['csta']['frame_fc1']['kernel'].shape == (channels * frames, hidden)
@@ -126,7 +127,8 @@ def test_csta_adds_two_subnetworks_per_stream():
 
 @pytest.mark.parametrize('position, channels', [('input', 3), ('conv1', 64), ('conv2', 32)])
 def test_csta_position_sets_subnetwork_input_size(position, channels):
-    model = CSTACNN(num_classes=5, num_frames=32, csta_position=position, csta_hidden_features=16)
+    model = CSTACNN(num_classes=5, num_frames=32, csta_position=position,
+                    csta_config=CSTAConfig(hidden_features=16))
     params = abstract_params(model, 32)
     assert params['position']['csta']['joint_fc1']['kernel'].shape == (channels * V, 16)
     assert params['position']['csta']['frame_fc1']['kernel'].shape == (channels * 32, 16)
@@ -346,7 +348,7 @@ def test_motion_prior_multiplies_the_learned_weights_by_the_motion_shares():
 
 
 def test_motion_subnet_input_reads_the_skeleton_speeds_in_both_streams(skeletons):
-    model = CSTACNN(num_classes=10, num_frames=32, csta_subnet_input='motion')
+    model = CSTACNN(num_classes=10, num_frames=32, csta_config=CSTAConfig(subnet_input='motion'))
     variables = jax.jit(model.init)(key(0), skeletons)
     # Non-zero subnetwork weights so that the attention depends on its input.
     params = jax.tree.map(lambda p: p + 0.3 * normal(p.size, p.shape).reshape(p.shape), variables['params'])

@@ -1,5 +1,6 @@
 """CSTA beyond CSTA-CNN: the STGAT plug-in, the UESTC / CSTA-CNN configs and the attention picture."""
 
+import dataclasses
 import functools
 import pathlib
 
@@ -12,7 +13,7 @@ import pytest
 from configs import csta_base, default, uestc_xsub, uestc_xview1, uestc_xview2
 from data_prep import prepare, synthetic
 from stgat_jax import checkpoints, models, train, visualize
-from stgat_jax.models.csta import CSTACNN
+from stgat_jax.models.csta import CSTACNN, CoupledAttention, CSTAConfig
 from stgat_jax.models.stgat import STGAT
 from stgat_jax.summary import param_counts
 
@@ -59,7 +60,8 @@ def abstract_variables(model, shape=X_SHAPE):
 def test_plugin_adds_exactly_the_two_subnetworks(subnet_input, channels):
     off = param_counts(abstract_variables(STGAT(**TINY))['params'])
     on = param_counts(abstract_variables(STGAT(
-        **TINY, csta_blocks=(0, 1), csta_hidden_features=HIDDEN, csta_subnet_input=subnet_input))['params'])
+        **TINY, csta_blocks=(0, 1),
+        csta_config=CSTAConfig(hidden_features=HIDDEN, subnet_input=subnet_input)))['params'])
     # Block 0 keeps T=8 frames, block 1 (stride 2) outputs 4.
     assert on['csta_0'] == subnet_params(channels[0], 8)
     assert on['csta_1'] == subnet_params(channels[1], 4)
@@ -76,7 +78,7 @@ def test_plugin_off_by_default_leaves_the_model_unchanged():
 @pytest.fixture(scope='module')
 def plugged():
     """A tiny STGAT with CSTA after block 1, its variables, and the same model without CSTA."""
-    on = STGAT(**TINY, csta_blocks=(1,), csta_hidden_features=HIDDEN)
+    on = STGAT(**TINY, csta_blocks=(1,), csta_config=CSTAConfig(hidden_features=HIDDEN))
     x = skeletons()
     variables = jax.jit(on.init)(jax.random.key(1), x)
     return on, STGAT(**TINY), variables, x
@@ -126,6 +128,9 @@ def test_add_csta_to_stgat_reaches_the_model():
     csta_base.add_csta_to_stgat(config)
     model = models.build_model(config)
     assert model.csta_blocks == (len(config.model.blocks) - 1,)
+    assert model.csta_config == CSTAConfig(hidden_features=64, pooling='mean', subnet_input='features',
+                                           normalization='softmax_rescaled', activation='relu',
+                                           motion_prior=0.0)
     params = abstract_variables(model, (1, 2, config.data.window_frames, V, 3))['params']
     assert f'csta_{len(config.model.blocks) - 1}' in params
     with pytest.raises(ValueError, match="expected 'stgat'"):
@@ -159,8 +164,31 @@ def test_csta_recipe_fields_are_explicit():
                 'csta_activation', 'csta_normalization', 'csta_motion_prior'):
         assert key in config.model, key
     assert config.model.csta_motion_prior == 1.0
-    assert isinstance(models.build_model(config), CSTACNN)
+    model = models.build_model(config)
+    assert isinstance(model, CSTACNN)
+    assert model.csta_config.motion_prior == 1.0
     assert config.optim.name == 'adam'
+
+
+@pytest.mark.parametrize('name', ['stgat', 'csta_cnn', 'hcn'])
+def test_csta_keys_set_the_csta_config_and_typos_are_errors(name):
+    if name == 'stgat':
+        config = csta_base.add_csta_to_stgat(default.get_config())
+    else:
+        config = default.get_config('model=csta_cnn')
+        config.model.name = name
+    config.model.csta_hidden_features = 24
+    config.model.csta_subnet_input = 'motion'
+    model = models.build_model(config)
+    assert (model.csta_config.hidden_features, model.csta_config.subnet_input) == (24, 'motion')
+    config.model.csta_hiden_features = 8
+    with pytest.raises(ValueError, match=r"\['csta_hiden_features'\].*'csta_hidden_features'"):
+        models.build_model(config)
+
+
+def test_csta_config_defaults_are_the_modules():
+    settings = dataclasses.asdict(CSTAConfig())
+    assert {name: getattr(CoupledAttention(), name) for name in settings} == settings
 
 
 # --- Attention picture -----------------------------------------------------------------------------

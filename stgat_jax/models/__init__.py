@@ -1,7 +1,9 @@
 """Model definitions: STGAT and CSTA (HCN with coupled spatial-temporal attention).
 
 `build_model(config, platform)` turns `config.model` into a Flax module: `config.model.name` picks
-the class and every other key of `config.model` is a field of that class, so a typo is an error.
+the class and every other key of `config.model` is a field of that class, so a typo is an error;
+the keys ``csta_{name}`` of a model with a ``csta_config`` field set that field's ``name``
+(:class:`~stgat_jax.models.csta.CSTAConfig`).
 ``conv_impl='auto'`` becomes ``'cpu'`` on the CPU and ``'xla'`` on TPU and GPU, for the platform
 of the devices the model will run on (under ahead-of-time compilation, not this process's own).
 """
@@ -31,10 +33,17 @@ def build_model(config: ml_collections.ConfigDict, platform: str | None = None):
         raise ValueError(f"config.model.name={name!r}; expected one of {sorted(MODELS)}")
     cls = MODELS[name]
     fields = {f.name for f in dataclasses.fields(cls)} - {"parent", "name"}
+    csta_keys = {}
+    if "csta_config" in fields:  # config.model.csta_{name} sets CSTAConfig.{name}
+        csta_keys = {f"csta_{f.name}": f.name for f in dataclasses.fields(csta.CSTAConfig)}
+        fields = fields - {"csta_config"} | set(csta_keys)
     unknown = sorted(set(kwargs) - fields)
     if unknown:
         raise ValueError(f"config.model has keys {unknown} that {cls.__name__} does not take; "
                          f"its fields are {sorted(fields)}")
+    if csta_keys:
+        kwargs["csta_config"] = csta.CSTAConfig(
+            **{csta_keys[key]: kwargs.pop(key) for key in list(kwargs) if key in csta_keys})
     if "dtype" in kwargs:
         if kwargs["dtype"] not in DTYPES:
             raise ValueError(f"config.model.dtype={kwargs['dtype']!r}; expected one of {sorted(DTYPES)}")

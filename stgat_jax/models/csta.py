@@ -19,6 +19,7 @@ All tensors are channels-last. A skeleton batch is (N, M, T, V, C): batch,
 persons, frames, joints, coordinates.
 """
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -328,6 +329,26 @@ class CoupledAttention(nn.Module):
         return coupled_attention(features, joint_logits, frame_logits, mode=self.normalization)
 
 
+@dataclasses.dataclass(frozen=True)
+class CSTAConfig:
+    """The settings of a :class:`CoupledAttention`, one value for the models that insert it.
+
+    Same names, meanings and defaults as the module's fields; ``config.model.csta_{name}`` sets
+    one of them (``models.build_model`` collects them here).
+    """
+
+    hidden_features: int = 64
+    pooling: str = 'mean'
+    subnet_input: str = 'features'
+    normalization: str = 'softmax_rescaled'
+    activation: str = 'relu'
+    motion_prior: float = 0.0
+
+    def build(self, **kwargs: Any) -> CoupledAttention:
+        """A CoupledAttention with these settings and `kwargs` (``dtype``, ``name``)."""
+        return CoupledAttention(**dataclasses.asdict(self), **kwargs)
+
+
 def _conv(features: int, kernel: tuple[int, int], dtype: Any, name: str) -> nn.Conv:
     """HCN convolution: stride 1, 'same' zero padding (k // 2), Xavier-uniform kernel."""
     padding = tuple((k // 2, k // 2) for k in kernel)
@@ -344,17 +365,15 @@ class HCNStream(nn.Module):
 
     Attributes:
         dropout: dropout rate after conv4.
-        csta: insert a CoupledAttention at `csta_position`.
+        csta: settings of the CoupledAttention inserted at `csta_position`; None: none.
         csta_position: 'input' (raw stream input, C=3), 'conv1' (after conv1 +
             ReLU, C=64) or 'conv2' (after conv2, C=32).
-        csta_kwargs: fields passed to CoupledAttention.
         dtype: compute dtype.
     """
 
     dropout: float = 0.5
-    csta: bool = False
+    csta: CSTAConfig | None = None
     csta_position: str = 'conv2'
-    csta_kwargs: dict[str, Any] | None = None
     dtype: Any = jnp.float32
 
     @nn.compact
@@ -367,15 +386,15 @@ class HCNStream(nn.Module):
         (B, T, V, C), default `x`, is whose joint speeds subnet_input 'motion'
         and the motion prior use.
         """
-        if self.csta and self.csta_position not in CSTA_POSITIONS:
+        if self.csta is not None and self.csta_position not in CSTA_POSITIONS:
             raise ValueError(
                 f'unknown csta_position {self.csta_position!r}; expected one of {CSTA_POSITIONS}'
             )
         x = x.astype(self.dtype)
         skeleton = x if skeleton is None else skeleton
         attention = None
-        if self.csta:
-            attention = CoupledAttention(dtype=self.dtype, name='csta', **(self.csta_kwargs or {}))
+        if self.csta is not None:
+            attention = self.csta.build(dtype=self.dtype, name='csta')
         aux: dict[str, Array] = {}
         h = x
         if attention is not None and self.csta_position == 'input':
@@ -410,10 +429,9 @@ class HCN(nn.Module):
         csta: insert CoupledAttention in both streams (separate weights per stream).
         csta_position: 'input', 'conv1' or 'conv2' (default, before the joints
             are mixed by conv3).
-        csta_hidden_features, csta_pooling, csta_subnet_input,
-        csta_normalization, csta_activation, csta_motion_prior: CoupledAttention
-            fields (subnet_input 'motion' and the motion prior read the joint
-            speeds of the model input `x` in both streams).
+        csta_config: the CoupledAttention settings (subnet_input 'motion' and
+            the motion prior read the joint speeds of the model input `x` in
+            both streams).
         dtype: compute dtype; parameters stay float32 and logits are float32.
     """
 
@@ -425,12 +443,7 @@ class HCN(nn.Module):
     dropout: float = 0.5
     csta: bool = False
     csta_position: str = 'conv2'
-    csta_hidden_features: int = 64
-    csta_pooling: str = 'mean'
-    csta_subnet_input: str = 'features'
-    csta_normalization: str = 'softmax_rescaled'
-    csta_activation: str = 'relu'
-    csta_motion_prior: float = 0.0
+    csta_config: CSTAConfig = CSTAConfig()
     dtype: Any = jnp.float32
 
     @nn.compact
@@ -453,16 +466,8 @@ class HCN(nn.Module):
         x = x.reshape(n * m, t, v, c)
         stream_kwargs = dict(
             dropout=self.dropout,
-            csta=self.csta,
+            csta=self.csta_config if self.csta else None,
             csta_position=self.csta_position,
-            csta_kwargs=dict(
-                hidden_features=self.csta_hidden_features,
-                pooling=self.csta_pooling,
-                subnet_input=self.csta_subnet_input,
-                normalization=self.csta_normalization,
-                activation=self.csta_activation,
-                motion_prior=self.csta_motion_prior,
-            ),
             dtype=self.dtype,
         )
         # Joint speeds (subnet_input='motion', the motion prior) come from the model input in

@@ -53,7 +53,7 @@ import numpy as np
 
 from stgat_jax import graphs, ops
 from stgat_jax.layers import ConvBN, Dense1x1
-from stgat_jax.models.csta import CoupledAttention
+from stgat_jax.models.csta import CSTAConfig
 
 NTU60_BLOCKS: tuple[tuple[int, int, int], ...] = (
     (64, 64, 1), (64, 64, 1), (64, 128, 2), (128, 128, 1),
@@ -293,12 +293,10 @@ class STGAT(nn.Module):
       csta_blocks: indices of the blocks whose output goes through a coupled spatial-temporal
         attention (:class:`~stgat_jax.models.csta.CoupledAttention`, module ``csta_{i}``); empty
         (the default) adds nothing, so the official model is unchanged.
-      csta_hidden_features / csta_pooling / csta_normalization / csta_activation /
-        csta_motion_prior: fields of those CoupledAttention modules.
-      csta_subnet_input: ``'features'`` (the subnetworks read the block output),
-        ``'coordinates'`` (they read the model input, subsampled in time like the blocks) or
-        ``'motion'`` (the relative joint speeds of that subsampled input, which the motion prior
-        also uses).
+      csta_config: the settings of those CoupledAttention modules; its ``subnet_input``:
+        ``'features'`` (the subnetworks read the block output), ``'coordinates'`` (they read the
+        model input, subsampled in time like the blocks) or ``'motion'`` (the relative joint
+        speeds of that subsampled input, which the motion prior also uses).
     """
 
     num_classes: int = 60
@@ -326,12 +324,7 @@ class STGAT(nn.Module):
     conv_impl: str = 'cpu'
     remat: str = 'none'
     csta_blocks: Sequence[int] = ()
-    csta_hidden_features: int = 64
-    csta_pooling: str = 'mean'
-    csta_subnet_input: str = 'features'
-    csta_normalization: str = 'softmax_rescaled'
-    csta_activation: str = 'relu'
-    csta_motion_prior: float = 0.0
+    csta_config: CSTAConfig = CSTAConfig()
 
     def check_config(self) -> None:
         """Raises ValueError naming the field when the configuration is inconsistent."""
@@ -429,16 +422,7 @@ class STGAT(nn.Module):
             frames = h.shape[1]
             context = context[:, ::stride]  # the frames a strided block keeps
             if i in self.csta_blocks:
-                h, weights = CoupledAttention(
-                    hidden_features=self.csta_hidden_features,
-                    pooling=self.csta_pooling,
-                    subnet_input=self.csta_subnet_input,
-                    normalization=self.csta_normalization,
-                    activation=self.csta_activation,
-                    motion_prior=self.csta_motion_prior,
-                    dtype=self.dtype,
-                    name=f'csta_{i}',
-                )(h, context)
+                h, weights = self.csta_config.build(dtype=self.dtype, name=f'csta_{i}')(h, context)
                 csta_aux[i] = {k: w.reshape(n, m, *w.shape[1:]) for k, w in weights.items()}
 
         c_last = self.blocks[-1][1]
