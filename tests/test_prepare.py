@@ -16,7 +16,7 @@ import re
 import numpy as np
 import pytest
 
-from data_prep import builders, ntu, prepare, synthetic
+from data_prep import ntu, prepare, records, synthetic
 
 ID0 = 72057594037927936
 JOINT = "0.1 0.2 3.1 250.5 200.25 900.125 500.5 0.5 0.5 0.5 0.5 2"
@@ -207,7 +207,7 @@ def test_cli_builds_skips_what_is_built_and_reports(tmp_path, capsys):
     assert prepare.is_prepared("synthetic_xview", tmp_path / "tfds")
     assert not prepare.is_prepared("synthetic_xsub", tmp_path / "tfds")
     folder = prepare.builder_for("synthetic_xview", tmp_path / "tfds").data_dir
-    report = json.loads((pathlib.Path(folder) / builders.REPORT_NAME).read_text())
+    report = json.loads((pathlib.Path(folder) / records.REPORT_NAME).read_text())
     assert report["examples"] == 8 and report["splits"]["train"]["examples"] == 4
 
     prepare.run(args)  # builds xsub only
