@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import logging
 import os
 
 import jax
 import ml_collections
 
+from data_prep import prepare
 from stgat_jax import input_pipeline
-
-log = logging.getLogger(__name__)
 
 
 def ensure_records(config: ml_collections.ConfigDict) -> None:
@@ -19,20 +16,14 @@ def ensure_records(config: ml_collections.ConfigDict) -> None:
 
     On several processes, process 0 writes and the others wait for it.
     """
-    from data_prep import prepare
-
     if prepare.is_prepared(config.dataset.benchmark, config.dataset.data_dir):
         return
     if config.dataset.name != "synthetic":
         raise FileNotFoundError(input_pipeline.missing_data_message(config))
     if jax.process_index() == 0:
-        from data_prep import synthetic
-
-        log.info("generating the synthetic raw files in %s", config.dataset.raw_dir)
-        synthetic.generate(config.dataset.raw_dir, seed=config.dataset.synthetic_seed,
-                           performers=tuple(config.dataset.synthetic_performers))
-        prepare.prepare("synthetic", config.dataset.raw_dir, config.dataset.data_dir,
-                        benchmarks=[config.dataset.benchmark])
+        prepare.prepare_synthetic(config.dataset.raw_dir, config.dataset.data_dir,
+                                  config.dataset.benchmark, seed=config.dataset.synthetic_seed,
+                                  performers=config.dataset.synthetic_performers)
     if jax.process_count() > 1:
         from jax.experimental import multihost_utils
 
@@ -57,7 +48,3 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str) -> dict:
               f"results: {os.path.join(workdir, 'results.json')}")
     return results
 
-
-def load_results(workdir: str) -> dict:
-    with open(os.path.join(workdir, "results.json")) as f:
-        return json.load(f)
