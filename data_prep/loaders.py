@@ -1,7 +1,7 @@
 """One raw file -> the encoded skeleton of its record: the work that build worker processes do.
 
 This module imports neither TFDS nor anything heavy (NumPy and the readers only), so a worker
-process starts in a fraction of a second. The builders (:mod:`data_prep.builders`) assemble and
+process starts in a fraction of a second. The shared builder (:mod:`data_prep.records`) assembles and
 serialise the records from what :func:`process` returns.
 
 The skeleton is encoded as ``tfds.features.Tensor(..., encoding=ZLIB)`` stores it: the
