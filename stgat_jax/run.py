@@ -6,9 +6,10 @@ import os
 
 import jax
 import ml_collections
+from jax.experimental import multihost_utils
 
 from data_prep import prepare
-from stgat_jax import input_pipeline
+from stgat_jax import evaluate, input_pipeline, train
 
 
 def ensure_records(config: ml_collections.ConfigDict) -> None:
@@ -25,15 +26,11 @@ def ensure_records(config: ml_collections.ConfigDict) -> None:
                                   config.dataset.benchmark, seed=config.dataset.synthetic_seed,
                                   performers=config.dataset.synthetic_performers)
     if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
-
         multihost_utils.sync_global_devices("synthetic records prepared")
 
 
 def run(config: ml_collections.ConfigDict, workdir: str, mode: str) -> dict:
     """Runs `mode` ('train' or 'eval') for `config` in `workdir` and prints a short summary."""
-    from stgat_jax import evaluate, train
-
     ensure_records(config)
     if mode == "train":
         results = train.train_and_evaluate(config, workdir)
