@@ -291,7 +291,7 @@ def _find_all(raw: bytes, chars: bytes) -> np.ndarray:
 
 
 def _numbers_are_valid(raw: bytes, b: np.ndarray, space: np.ndarray
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+                       ) -> tuple[np.ndarray, np.ndarray] | None:
     """Checks that every whitespace-separated field of `raw` is a number,
     ``[+-]?(\\d+\\.?\\d*|\\.\\d+)([eE][+-]?\\d+)?``, except the few fields with an exponent of
     more than two digits, which are returned for :func:`_parse` to check one by one.
@@ -314,9 +314,8 @@ def _numbers_are_valid(raw: bytes, b: np.ndarray, space: np.ndarray
     at most two digits is finite.
 
     Returns:
-      None if a check fails; else the digit mask of `b`, the positions of the exponent marks and
-      those of the odd marks (exponents not of one or two digits, whose fields 2 and 4 do not
-      settle).
+      None if a check fails; else the positions of the exponent marks and those of the odd
+      marks (exponents not of one or two digits: checks 2 and 4 do not settle their fields).
     """
     no_digits = raw.translate(_NON_DIGIT_TABLE, _DIGIT_BYTES)
     if b"\0" in no_digits:
@@ -356,7 +355,7 @@ def _numbers_are_valid(raw: bytes, b: np.ndarray, space: np.ndarray
                       & ((d2 <= 32) | ((d2 - np.uint8(48) < 10) & (d3 <= 32))))]
         inner_signs -= np.count_nonzero(signed)
     # Every sign inside a field follows an exponent mark.
-    return (digit, marks, odd) if inner_signs == 0 else None
+    return (marks, odd) if inner_signs == 0 else None
 
 
 def _parse(raw: bytes, xyz_only: bool) -> SkeletonSequence | None:
@@ -375,7 +374,7 @@ def _parse(raw: bytes, xyz_only: bool) -> SkeletonSequence | None:
     valid = _numbers_are_valid(raw, b, space)
     if valid is None:
         return None
-    digit, marks, odd = valid
+    marks, odd = valid
 
     # Fields: runs of non-space bytes, [starts[k], ends[k]).
     edges = np.flatnonzero(padded_space[1:] != padded_space[:-1])
@@ -384,14 +383,13 @@ def _parse(raw: bytes, xyz_only: bool) -> SkeletonSequence | None:
         return None
     # Fields with an odd exponent or of over 200 characters (rare) are checked one by one: the
     # syntax, and a finite value.
-    unusual = np.union1d(np.searchsorted(ends, odd, side="right"),
-                         np.flatnonzero(ends - starts > 200))
-    for k in unusual.tolist():
-        field = raw[starts[k]:ends[k]].decode("ascii")
+    long = ends - starts > 200
+    unusual = np.union1d(np.searchsorted(ends, odd, side="right"), np.flatnonzero(long)) \
+        if odd.size or long.any() else ()
+    for k in unusual:
+        field = raw[int(starts[k]):int(ends[k])].decode("ascii")
         if not _NUMBER_RE.fullmatch(field) or not math.isfinite(float(field)):
             return None
-    # Digits in each field: counts (frame, body and joint counts) must be digits only.
-    digits_before = np.concatenate(([0], np.cumsum(digit, dtype=np.int64)))
     line_starts = np.flatnonzero(b == 10) + 1
     if raw.endswith(b"\n"):
         line_starts = line_starts[:-1]  # No line after the last newline.
@@ -400,11 +398,17 @@ def _parse(raw: bytes, xyz_only: bool) -> SkeletonSequence | None:
     num_lines = counts.size
 
     def count_values(tokens: np.ndarray) -> np.ndarray | None:
-        """The values of count fields `tokens`; None unless every one is digits only."""
-        if not np.array_equal(digits_before[ends[tokens]] - digits_before[starts[tokens]],
-                              ends[tokens] - starts[tokens]):
+        """The values of count fields `tokens` (few); None unless every one is digits only."""
+        start, length = starts[tokens], ends[tokens] - starts[tokens]
+        # The bytes of all the fields, one after the other, and the digit each one stands for.
+        first = np.cumsum(length) - length
+        at = np.repeat(start - first, length) + np.arange(int(length.sum()))
+        digits = b[at] - np.uint8(48)
+        if (digits > 9).any():
             return None
-        return _fast_numbers(raw, b, starts, ends, marks, tokens)
+        place = np.repeat(start + length - 1, length) - at  # 0 for the last digit of a field.
+        return np.add.reduceat(digits * 10.0 ** place, first) if tokens.size else \
+            np.zeros(0)
 
     # Line 0: the frame count. Then frames: a body count line, then per body a group of 27
     # lines (body line, joint count line, joint lines); then only blank lines.
