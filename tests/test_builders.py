@@ -1,4 +1,4 @@
-"""Tests of data_prep.builders and .records: NTU, Kinetics-Skeleton, UESTC raw files -> records.
+"""Tests of data_prep.builders, .records, .parallel: NTU, Kinetics, UESTC raw files -> records.
 
 Each dataset is built from a handful of files written here in its real layouts (and the variants
 real files show), then from damaged copies: records, splits, labels, the report and the errors
@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-from data_prep import kinetics, ntu, prepare, records, synthetic, uestc
+from data_prep import kinetics, loaders, ntu, parallel, prepare, records, synthetic, uestc
 
 ID0 = 72057594037927936  # 2**56, the prefix of Kinect v2 body IDs.
 
@@ -248,6 +248,22 @@ def test_benchmarks_of_one_run_read_each_file_once(tmp_path):
             np.testing.assert_array_equal(got[name]["skeleton"], want[name]["skeleton"])
             assert got[name]["label"] == want[name]["label"]
     assert report_of(alone, "ntu60_xview") == report_of(shared, "ntu60_xview")
+
+
+@pytest.mark.parametrize("num_workers", [1, 2])
+def test_sample_reader_keeps_the_order_with_known_outcomes_in_between(tmp_path, num_workers):
+    """More samples than the tasks allowed in flight, some already known (copied from another
+    benchmark) between runs of 2 and 7 to read: each comes back once, in order, read or with its
+    known outcome."""
+    paths = sorted(ntu_corpus(tmp_path / "raw").values())
+    samples = [loaders.Sample(f"s{i:03d}", str(paths[i % len(paths)]), 0) for i in range(70)]
+    known = {s.name: ("copied", i) for i, s in enumerate(samples) if i % 11 in (0, 3)}
+    want = {s.name: loaders.process(loaders.load_ntu, (2, 25, 3), [s])[0] for s in samples}
+    with parallel.SampleReader(loaders.load_ntu, (2, 25, 3), num_workers, 56) as reader:
+        got = list(reader.results(samples, "test", lambda s: known.get(s.name)))
+    assert [s for s, _ in got] == samples
+    for sample, outcome in got:
+        assert outcome == known.get(sample.name, want[sample.name])
 
 
 def test_worker_processes_import_no_tfds():
