@@ -406,7 +406,9 @@ def _parse(raw: bytes, xyz_only: bool) -> SkeletonSequence | None:
         digits = b[at] - np.uint8(48)
         if (digits > 9).any():
             return None
-        place = np.repeat(start + length - 1, length) - at  # 0 for the last digit of a field.
+        # Place of each digit (0: the last of its field), capped: a count of over 30 digits
+        # (leading zeros aside) is too large anyway.
+        place = np.minimum(np.repeat(start + length - 1, length) - at, 30)
         return np.add.reduceat(digits * 10.0 ** place, first) if tokens.size else \
             np.zeros(0)
 
