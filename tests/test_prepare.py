@@ -169,6 +169,8 @@ def test_randomly_damaged_files_are_judged_as_the_format_says():
 DAMAGE = {
     "wrong joint count": lambda L: L[:3] + ["24"] + L[4:],
     "joint count written 025": lambda L: L[:3] + ["025"] + L[4:],  # valid
+    "body count of 401 digits": lambda L: L[:1] + ["0" * 400 + "1"] + L[2:],  # valid
+    "joint count of 401 digits": lambda L: L[:3] + ["1" + "0" * 398 + "25"] + L[4:],
     "13 fields": lambda L: L[:9] + [JOINT + " 7"] + L[10:],
     "11 fields": lambda L: L[:9] + [JOINT.rsplit(" ", 1)[0]] + L[10:],
     "blank line inside": lambda L: L[:10] + [""] + L[10:],
