@@ -27,8 +27,8 @@ flags.DEFINE_string("input", None, "predict: a raw skeleton file, a folder of th
 flags.DEFINE_string("output", None, "predict: where to write the logits (.npz). Default: WORKDIR/predictions.npz.")
 flags.DEFINE_integer("host_devices", 0,
                      "Split this host's CPU into N XLA devices that train data-parallel (the batch is "
-                     "sharded over them, as over GPUs). On a 2-core machine N=2 trained about as fast as "
-                     "one multi-threaded device (benchmarks/RESULTS.md). 0: XLA's default.")
+                     "sharded over them, as over GPUs; benchmarks/RESULTS.md compares N=2 with one "
+                     "device). 0: XLA's default.")
 flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() (automatic on TPU pods and SLURM).")
 flags.DEFINE_string("coordinator_address", None, "host:port of process 0, for multi-process runs.")
 flags.DEFINE_integer("num_processes", None, "Number of processes, for multi-process runs.")

@@ -1,12 +1,14 @@
-r"""STGAT on Kinetics-Skeleton 400 (ST-GCN release, OpenPose 18 joints, x and y channels).
+r"""STGAT (Hu, Liu & Feng) on Kinetics-Skeleton 400 (ST-GCN release: OpenPose, 18 joints, x and y).
 
     python -m data_prep.prepare --dataset=kinetics400 --raw_dir=PATH/kinetics-skeleton --data_dir=data/tfds
     python main.py --config=configs/kinetics400.py:stream=joint --workdir=runs/kinetics400_joint
 
-Paper: 39.2 top-1 for the four-stream ensemble (val split). The official recipe trains 180 epochs with
-the LR divided by 10 at epochs 80 and 110. The graph is the official one, shifted by one joint
-(quirk O7); `--config.model.openpose_fixed=True` uses the true OpenPose skeleton instead.
-Options: `stream=joint|bone|joint_motion|bone_motion`, `motion_skip=1|2`.
+Full STGAT (8 blocks), the official recipe (configs/stgat_base.py): 180 epochs (x0.1 at 80 and
+110) at global batch 32, one stream per run. An accelerator job: no full run was measured here
+(a float32 step of batch 8 takes about 10 s on a 2-core CPU; benchmarks/RESULTS.md).
+Expected top-1: 39.2 for the four-stream ensemble on the val split (paper). The graph is the
+official one, shifted by one joint (quirk O7); `--config.model.openpose_fixed=True` uses the true
+OpenPose skeleton. Options: `stream=joint|bone|joint_motion|bone_motion`, `motion_skip=1|2`.
 """
 
 from configs import stgat_base

@@ -1,13 +1,16 @@
-r"""STGAT on NTU RGB+D 120, cross-setup (the dataset's protocol: even setup ids train).
+r"""STGAT (Hu, Liu & Feng) on NTU RGB+D 120, cross-setup (the dataset's protocol: even setups train).
 
     python -m data_prep.prepare --dataset=ntu120 --raw_dir=PATH/nturgb+d_skeletons_s001_s032 --data_dir=data/tfds
     python main.py --config=configs/ntu120_xset.py:stream=joint --workdir=runs/ntu120_xset_joint
 
-Paper: 90.4 top-1 for the four-stream ensemble (figure not re-verified against the paper's PDF).
-The official STGAT code trains on odd setups instead; to reproduce it, use
-`--config.dataset.benchmark=ntu120_xset_official_stgat` (records built by the same prepare command).
+Full STGAT (8 blocks), the official recipe (configs/stgat_base.py): 120 epochs at global batch 32,
+one stream per run. An accelerator job: no full run was measured here (a float32 step of batch 8
+takes about 10 s on a 2-core CPU; benchmarks/RESULTS.md has the step and compile figures).
+Expected top-1: 90.4 for the four-stream ensemble (paper; not re-verified against its PDF). The
+official code trains on odd setups: `--config.dataset.benchmark=ntu120_xset_official_stgat`.
 Options: `stream=joint|bone|joint_motion|bone_motion`, `motion_skip=1|2`,
-`source=raw|pyskl|pyskl_2d|ctrgcn|stgat` (records imported with `data_prep.prepare --format`).
+`model=stgat|stgat_csta|csta_cnn`, `source=raw|pyskl|pyskl_2d|ctrgcn|stgat` (records imported with
+`data_prep.prepare --format`).
 """
 
 from configs import stgat_base

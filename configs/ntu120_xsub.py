@@ -1,11 +1,15 @@
-r"""STGAT on NTU RGB+D 120, cross-subject.
+r"""STGAT (Hu, Liu & Feng) on NTU RGB+D 120, cross-subject.
 
     python -m data_prep.prepare --dataset=ntu120 --raw_dir=PATH/nturgb+d_skeletons_s001_s032 --data_dir=data/tfds
     python main.py --config=configs/ntu120_xsub.py:stream=joint --workdir=runs/ntu120_xsub_joint
 
-Paper: 88.7 top-1 for the four-stream ensemble (figure not re-verified against the paper's PDF).
+Full STGAT (8 blocks), the official recipe (configs/stgat_base.py): 120 epochs at global batch 32,
+one stream per run. An accelerator job: no full run was measured here (a float32 step of batch 8
+takes about 10 s on a 2-core CPU; benchmarks/RESULTS.md has the step and compile figures).
+Expected top-1: 88.7 for the four-stream ensemble (paper; not re-verified against its PDF).
 Options: `stream=joint|bone|joint_motion|bone_motion`, `motion_skip=1|2`,
-`source=raw|pyskl|pyskl_2d|ctrgcn|stgat` (records imported with `data_prep.prepare --format`).
+`model=stgat|stgat_csta|csta_cnn`, `source=raw|pyskl|pyskl_2d|ctrgcn|stgat` (records imported with
+`data_prep.prepare --format`).
 """
 
 from configs import stgat_base

@@ -1,11 +1,15 @@
-r"""STGAT on NTU RGB+D 60, cross-subject.
+r"""STGAT (Hu, Liu & Feng) on NTU RGB+D 60, cross-subject.
 
     python -m data_prep.prepare --dataset=ntu60 --raw_dir=PATH/nturgb+d_skeletons --data_dir=data/tfds
     python main.py --config=configs/ntu60_xsub.py:stream=joint --workdir=runs/ntu60_xsub_joint
 
-Paper: 92.8 top-1 for the four-stream ensemble (joint, bone, joint motion, bone motion).
+Full STGAT (8 blocks), the official recipe (configs/stgat_base.py): 120 epochs at global batch 32,
+one stream per run. An accelerator job: no full run was measured here (a float32 step of batch 8
+takes about 10 s on a 2-core CPU; benchmarks/RESULTS.md has the step and compile figures).
+Expected top-1: 92.8 for the four-stream ensemble (paper; joint, bone, joint motion, bone motion).
 Options: `stream=joint|bone|joint_motion|bone_motion`, `motion_skip=1|2`,
-`source=raw|pyskl|pyskl_2d|ctrgcn|stgat` (records imported with `data_prep.prepare --format`).
+`model=stgat|stgat_csta|csta_cnn`, `source=raw|pyskl|pyskl_2d|ctrgcn|stgat` (records imported with
+`data_prep.prepare --format`).
 """
 
 from configs import stgat_base

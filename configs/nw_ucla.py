@@ -3,24 +3,13 @@ r"""STGAT on NW-UCLA (Northwestern-UCLA Multiview Action3D), cross-view: views 1
     python -m data_prep.prepare --dataset=nw_ucla --raw_dir=PATH/NW-UCLA/all_sqe --data_dir=data/tfds
     python main.py --config=configs/nw_ucla.py:recipe=cpu --workdir=runs/nw_ucla_cpu
 
-10 classes, 1,020 training and 464 test samples, one person, 20 Kinect v1 joints ('kinect_v1').
-Input as CTR-GCN's feeder (Chen et al., ICCV 2021): centred on the spine of frame 1, turned by
-random whole degrees in [-60, 60] about x and y and scaled by 0.5-1.5 (training), each axis scaled
-to [-1, 1]; 52 frames (training: sorted random draw, test: evenly spaced); bones and motion from
-the sampled frames. recipe=full: paper-width STGAT with CTR-GCN's NW-UCLA schedule (for
-accelerators; not measured here). recipe=cpu: a 3-block STGAT (149k parameters), 60 epochs:
-top-1 89.7 (joint) in 30.5 min wall on a shared, loaded 2-core CPU (median 2.6 steps/s, up to
-4.7; about 15 min on a quiet one). Anchors: CTR-GCN 94.6 joint / 96.5 four streams; InfoGCN 97.0.
-CSTA-CNN and HCN on the same input, 12-epoch short runs (batch 64, x0.1 at 9 and 11; single
-runs): CSTA-CNN with the motion prior (default) 67.9, with csta_motion_prior=0 64.9, HCN 63.1.
-The prior does not cost accuracy here, so it stays on (configs/csta_base.py).
-Options: `stream=joint|bone|joint_motion|bone_motion`; `recipe=full|cpu`; `model=stgat|csta_cnn|hcn`.
-
-Departures from CTR-GCN's feeder: an axis without spread becomes 0 (CTR-GCN divides by zero);
-draws come from the per-sample NumPy generator of the Grain pipeline, not Python's `random`;
-its 5-fold repetition of the training list is written as 5x the epochs. Its centring and scale
-change nothing in the end (the min-max step removes both), in CTR-GCN as here; the rotation is
-the augmentation that counts. STGAT replaces CTR-GCN's network.
+10 classes, 1,020 training and 464 test samples, one person, 20 Kinect v1 joints; the input follows
+CTR-GCN's feeder (Chen et al., ICCV 2021; the fields and departures are noted in `get_config`).
+recipe=cpu: a 3-block STGAT (149k parameters), 60 epochs, about 15 minutes on a quiet 2-core CPU.
+Expected top-1 89.7 (joint; benchmarks/RESULTS.md; CTR-GCN reports 94.6 joint).
+recipe=full: paper-width STGAT with CTR-GCN's NW-UCLA schedule, for accelerators (not run here).
+Options: `stream=joint|bone|joint_motion|bone_motion`; `recipe=full|cpu`; `model=stgat|csta_cnn|hcn`
+(CSTA-CNN or HCN on the same input with the HCN recipe, configs/csta_base.py).
 """
 
 import ml_collections
@@ -41,6 +30,14 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.dataset.graph = "kinect_v1"
 
     # CTR-GCN's feeder (feeders/feeder_ucla.py); stgat_jax.input_pipeline.SpatialTransform.
+    # Centred on the spine of frame 1, turned by random whole degrees in [-60, 60] about x and y
+    # and scaled by 0.5-1.5 (training), each axis scaled to [-1, 1]; 52 frames (training: sorted
+    # random draw, test: evenly spaced); bones and motion from the sampled frames. Departures: an
+    # axis without spread becomes 0 (CTR-GCN divides by zero); draws come from the Grain
+    # pipeline's per-sample NumPy generator, not Python's `random`; CTR-GCN's 5-fold repetition
+    # of the training list is written as 5x the epochs. Its centring and scale change nothing in
+    # the end (the min-max step removes both), in CTR-GCN as here; the rotation is the
+    # augmentation that counts.
     config.data.sampling = "random_sorted"
     config.data.resample_frames = 52
     config.data.window_frames = 52

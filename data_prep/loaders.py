@@ -1,8 +1,8 @@
 """One raw file -> the encoded skeleton of its record: the work that build worker processes do.
 
 This module imports neither TFDS nor anything heavy (NumPy and the readers only), so a worker
-process starts in a fraction of a second. The builders (:mod:`data_prep.builders`) assemble and
-serialise the records from what :func:`process` returns.
+process starts in a fraction of a second. The shared builder (:mod:`data_prep.records`) assembles
+and serialises the records from what :func:`process` returns.
 
 The skeleton is encoded as ``tfds.features.Tensor(..., encoding=ZLIB)`` stores it: the
 C-ordered float32 bytes of the ``(T, M, V, C)`` array in a zlib stream, which the reader inflates

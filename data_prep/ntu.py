@@ -17,9 +17,8 @@ x, y, z are metres in Kinect camera space. Body IDs are 17-digit integers; they 
 integers (as floats, neighbouring IDs collide and different bodies merge).
 
 Files are read with whole-file array operations (number syntax, line structure and values are
-checked and converted without a Python loop per line or number); a file that this fast path
-cannot judge goes to a line-by-line reader, which accepts the same files, gives the same
-values and reports the first problem with its line.
+checked and converted without a Python loop per line or number). A file they reject is walked
+line by line only to report its first problem, with its line.
 
 Sample names are ``SsssCcccPpppRrrrAaaa``: setup, camera, performer (subject), replication and
 action; the label is ``action - 1``.
@@ -192,16 +191,23 @@ def read_skeleton(path: str | os.PathLike) -> SkeletonSequence:
         the wrong number of fields, a non-numeric field, content after the last frame), naming
         the file and line.
     """
-    raw = Path(path).read_bytes()
-    sequence = _fast_read(raw, xyz_only=False)
-    return _read_line_by_line(path, raw) if sequence is None else sequence
+    return _read(path, Path(path).read_bytes(), xyz_only=False)
 
 
-def _read_line_by_line(path: str | os.PathLike, raw: bytes) -> SkeletonSequence:
-    """The reference reader: walks the file line by line and raises at the first problem.
+def _read(path: str | os.PathLike, raw: bytes, xyz_only: bool) -> SkeletonSequence:
+    """The contents of `raw`, the bytes of the file `path` (see :func:`_parse`); a file that
+    does not follow the format raises :class:`SkeletonFormatError` naming its first problem."""
+    sequence = _parse(raw, xyz_only)
+    if sequence is None:
+        _raise_first_problem(path, raw)
+    return sequence
 
-    :func:`_fast_read` accepts a subset of what this accepts and returns the same values; every
-    file it declines (damaged, or valid but unusual) comes here.
+
+def _raise_first_problem(path: str | os.PathLike, raw: bytes) -> None:
+    """Walks a file :func:`_parse` rejected line by line and raises at its first problem.
+
+    Only the error path: it checks the format in file order to name the line, and converts no
+    values.
     """
     if raw.translate(None, _NUMERIC_BYTES):
         _raise_bad_byte(path, raw)
@@ -222,9 +228,6 @@ def _read_line_by_line(path: str | os.PathLike, raw: bytes) -> SkeletonSequence:
         return int(field)
 
     num_frames = count_at(0, "the frame count (one non-negative integer)")
-    frame: list[int] = []
-    body_id: list[int] = []
-    body_line: list[int] = []
     i = 1
     for t in range(num_frames):
         num_bodies = count_at(i, f"the body count of frame {t + 1} (one integer, 0 to "
@@ -243,9 +246,6 @@ def _read_line_by_line(path: str | os.PathLike, raw: bytes) -> SkeletonSequence:
             id_field = lines[i].split(None, 1)[0]
             if not id_field.isdigit():
                 raise SkeletonFormatError(path, i + 1, "an integer body ID", repr(id_field))
-            frame.append(t)
-            body_id.append(int(id_field))
-            body_line.append(i)
             num_joints = count_at(i + 1, f"the joint count {NUM_JOINTS}")
             if num_joints != NUM_JOINTS:
                 raise SkeletonFormatError(path, i + 2, f"the joint count {NUM_JOINTS}",
@@ -260,25 +260,13 @@ def _read_line_by_line(path: str | os.PathLike, raw: bytes) -> SkeletonSequence:
             raise SkeletonFormatError(path, k + 1, f"the end of the file after {num_frames} "
                                                    "frames", _preview(lines[k]))
 
-    values = parse_numbers(path, text, lines, sum(counts))
-    counts_arr = np.asarray(counts, dtype=np.int64)
-    first_value = np.cumsum(counts_arr) - counts_arr  # Index in `values` of each line's 1st field.
-    body_line_arr = np.asarray(body_line, dtype=np.int64)
-    body_start = first_value[body_line_arr]
-    body_info = values[body_start[:, None] + np.arange(1, BODY_FIELDS)]
-    joint_start = first_value[body_line_arr + 2]
-    joints = values[joint_start[:, None] + np.arange(NUM_JOINTS * JOINT_FIELDS)]
-    return SkeletonSequence(
-        num_frames=num_frames,
-        frame=np.asarray(frame, dtype=np.int64),
-        body_id=tuple(body_id),
-        body_info=body_info.reshape(-1, BODY_FIELDS - 1),
-        joints=joints.reshape(-1, NUM_JOINTS, JOINT_FIELDS),
-    )
+    _raise_bad_number(path, lines)
+    raise RuntimeError(f"{os.fspath(path)}: the reader rejected the file, but no problem was found "
+                       f"in it line by line; this is a bug in data_prep.ntu")
 
 
-# The fast reader works on whole-file byte arrays instead of lines: element-wise comparisons of
-# every byte with its neighbours, and positions found once (no Python loop per line or number).
+# The reader works on whole-file byte arrays instead of lines: element-wise comparisons of every
+# byte with its neighbours, and positions found once (no Python loop per line or number).
 
 _DIGIT_BYTES = b"0123456789"
 # Maps the bytes a number or whitespace may hold (but digits, which are deleted) to themselves,
@@ -304,10 +292,9 @@ def _find_all(raw: bytes, chars: bytes) -> np.ndarray:
 
 def _numbers_are_valid(raw: bytes, b: np.ndarray, space: np.ndarray
                        ) -> tuple[np.ndarray, np.ndarray] | None:
-    """Checks that every whitespace-separated field of `raw` is a number that
-    :func:`_fast_read` may convert: ``[+-]?(\\d+\\.?\\d*|\\.\\d+)([eE][+-]?\\d{1,2})?``, the
-    reference reader's syntax with exponents of at most two digits (a field of up to 200 such
-    characters is finite).
+    """Checks that every whitespace-separated field of `raw` is a number,
+    ``[+-]?(\\d+\\.?\\d*|\\.\\d+)([eE][+-]?\\d+)?``, except the few fields with an exponent of
+    more than two digits, which are returned for :func:`_parse` to check one by one.
 
     `b` is `raw` as a uint8 array (at least 2 bytes), `space` its ``b <= 32`` mask. The checks,
     on all bytes at once:
@@ -316,16 +303,19 @@ def _numbers_are_valid(raw: bytes, b: np.ndarray, space: np.ndarray
     2. A sign starts a field or follows an exponent mark, and is followed by a digit or a point.
     3. A point has a digit next to it, and no other point in its field (with the digits
        deleted, no two points touch).
-    4. An exponent mark (few: checked one by one, as arrays) follows a digit or a point, and is
-       followed by an optional sign and one or two digits that end the field.
+    4. An exponent mark (few: checked as arrays of their positions) follows a digit or a point,
+       and is followed by an optional sign and one or two digits that end the field (or else is
+       returned as an odd mark).
 
     Together they give the syntax: a field's signs are at its start or after its one exponent
     mark (2, 4), nothing but that sign and its digits follows the mark (4), so before the mark
     there are digits and at most one point (3), with a digit somewhere (2, 3, 4: a lone point,
-    sign or mark has no digit next to it).
+    sign or mark has no digit next to it). A field of up to 200 characters with an exponent of
+    at most two digits is finite.
 
     Returns:
-      None if a check fails; else the digit mask of `b` and the positions of the exponent marks.
+      None if a check fails; else the positions of the exponent marks and those of the odd
+      marks (exponents not of one or two digits: checks 2 and 4 do not settle their fields).
     """
     no_digits = raw.translate(_NON_DIGIT_TABLE, _DIGIT_BYTES)
     if b"\0" in no_digits:
@@ -348,6 +338,7 @@ def _numbers_are_valid(raw: bytes, b: np.ndarray, space: np.ndarray
     inner_signs = np.count_nonzero(sign[1:] & ~space[:-1])  # Signs that do not start a field.
     marks = _find_all(raw, b"eE") if b"e" in no_digits or b"E" in no_digits else \
         np.zeros(0, dtype=np.int64)
+    odd = marks[:0]
     if marks.size:
         n = b.size
 
@@ -360,25 +351,22 @@ def _numbers_are_valid(raw: bytes, b: np.ndarray, space: np.ndarray
         signed = after - np.uint8(43) < 3
         first = marks + 1 + signed
         d1, d2, d3 = at(first), at(first + 1), at(first + 2)
-        if not ((d1 - np.uint8(48) < 10)
-                & ((d2 <= 32) | ((d2 - np.uint8(48) < 10) & (d3 <= 32)))).all():
-            return None
+        odd = marks[~((d1 - np.uint8(48) < 10)
+                      & ((d2 <= 32) | ((d2 - np.uint8(48) < 10) & (d3 <= 32))))]
         inner_signs -= np.count_nonzero(signed)
     # Every sign inside a field follows an exponent mark.
-    return (digit, marks) if inner_signs == 0 else None
+    return (marks, odd) if inner_signs == 0 else None
 
 
-def _fast_read(raw: bytes, xyz_only: bool) -> SkeletonSequence | None:
-    """Reads a well-formed file with whole-array operations; None for anything else.
+def _parse(raw: bytes, xyz_only: bool) -> SkeletonSequence | None:
+    """The contents of a file that follows the format, read with whole-array operations; None
+    for any other (:func:`_raise_first_problem` then names the problem).
 
-    Returns exactly what :func:`_read_line_by_line` returns (with ``xyz_only``, ``joints`` holds
-    only x, y, z and ``body_info`` is empty). It declines, rather than judges, every file that
-    is damaged or merely unusual (a joint count written ``025``, a body count written ``01``, a
-    3-digit exponent, a number longer than 200 characters), so the reference reader decides
-    those and reports damage.
+    With ``xyz_only``, ``joints`` holds only x, y, z and ``body_info`` is empty (the other
+    numbers are checked, not converted).
     """
     if len(raw) < 2:
-        return None
+        raw += b"\n"  # The checks look at neighbouring bytes; a one-byte file may be "0".
     b = np.frombuffer(raw, dtype=np.uint8)
     padded_space = np.empty(b.size + 2, dtype=bool)  # Whitespace before and after the file.
     padded_space[0] = padded_space[-1] = True
@@ -386,13 +374,22 @@ def _fast_read(raw: bytes, xyz_only: bool) -> SkeletonSequence | None:
     valid = _numbers_are_valid(raw, b, space)
     if valid is None:
         return None
-    marks = valid[1]
+    marks, odd = valid
 
     # Fields: runs of non-space bytes, [starts[k], ends[k]).
     edges = np.flatnonzero(padded_space[1:] != padded_space[:-1])
     starts, ends = edges[0::2], edges[1::2]
-    if not starts.size or (ends - starts).max() > 200:
+    if not starts.size:
         return None
+    # Fields with an odd exponent or of over 200 characters (rare) are checked one by one: the
+    # syntax, and a finite value.
+    long = ends - starts > 200
+    unusual = np.union1d(np.searchsorted(ends, odd, side="right"), np.flatnonzero(long)) \
+        if odd.size or long.any() else ()
+    for k in unusual:
+        field = raw[int(starts[k]):int(ends[k])].decode("ascii")
+        if not _NUMBER_RE.fullmatch(field) or not math.isfinite(float(field)):
+            return None
     line_starts = np.flatnonzero(b == 10) + 1
     if raw.endswith(b"\n"):
         line_starts = line_starts[:-1]  # No line after the last newline.
@@ -400,9 +397,20 @@ def _fast_read(raw: bytes, xyz_only: bool) -> SkeletonSequence | None:
     counts = np.diff(first_token, append=starts.size)  # Fields per line.
     num_lines = counts.size
 
-    def single(tokens: np.ndarray, length: int) -> np.ndarray:
-        """Whether each token has `length` bytes."""
-        return ends[tokens] - starts[tokens] == length
+    def count_values(tokens: np.ndarray) -> np.ndarray | None:
+        """The values of count fields `tokens` (few); None unless every one is digits only."""
+        start, length = starts[tokens], ends[tokens] - starts[tokens]
+        # The bytes of all the fields, one after the other, and the digit each one stands for.
+        first = np.cumsum(length) - length
+        at = np.repeat(start - first, length) + np.arange(int(length.sum()))
+        digits = b[at] - np.uint8(48)
+        if (digits > 9).any():
+            return None
+        # Place of each digit (0: the last of its field), capped: a count of over 30 digits
+        # (leading zeros aside) is too large anyway.
+        place = np.minimum(np.repeat(start + length - 1, length) - at, 30)
+        return np.add.reduceat(digits * 10.0 ** place, first) if tokens.size else \
+            np.zeros(0)
 
     # Line 0: the frame count. Then frames: a body count line, then per body a group of 27
     # lines (body line, joint count line, joint lines); then only blank lines.
@@ -421,10 +429,10 @@ def _fast_read(raw: bytes, xyz_only: bool) -> SkeletonSequence | None:
     frame_lines, blank = other[:num_frames], other[num_frames:]
     if frame_lines.size != num_frames or counts[blank].any():
         return None
-    count_token = first_token[frame_lines]
-    num_bodies = b[starts[count_token]] - np.uint8(48)
-    if (counts[frame_lines] != 1).any() or not single(count_token, 1).all() or \
-            (num_bodies > MAX_KINECT_BODIES).any():
+    if (counts[frame_lines] != 1).any():
+        return None
+    num_bodies = count_values(first_token[frame_lines])
+    if num_bodies is None or (num_bodies > MAX_KINECT_BODIES).any():
         return None
     num_bodies = num_bodies.astype(np.int64)
     # Each frame's groups fill the lines up to the next frame's (the last: up to the end).
@@ -432,9 +440,8 @@ def _fast_read(raw: bytes, xyz_only: bool) -> SkeletonSequence | None:
     if not np.array_equal(np.append(frame_lines[1:], frames_end) - frame_lines - 1,
                           _BODY_LINES * num_bodies) or body_lines.size != num_bodies.sum():
         return None
-    joint_count = first_token[body_lines + 1]
-    if not (single(joint_count, 2).all() and (b[starts[joint_count]] == ord("2")).all()
-            and (b[starts[joint_count] + 1] == ord("5")).all()):
+    num_joints = count_values(first_token[body_lines + 1])
+    if num_joints is None or (num_joints != NUM_JOINTS).any():
         return None
     id_token = first_token[body_lines]
     body_id = []
@@ -539,15 +546,22 @@ def parse_numbers(path: str | os.PathLike, text: str, lines: list[str], expected
     except ValueError:
         values = None
     if values is None or values.size != expected or not np.isfinite(values).all():
-        for i, line in enumerate(lines):
-            if skip_line is not None and skip_line(line):
-                continue
-            for field in line.split():
-                if not _NUMBER_RE.fullmatch(field) or not math.isfinite(float(field)):
-                    raise SkeletonFormatError(path, i + 1, "a finite number", repr(field))
+        _raise_bad_number(path, lines, skip_line)
         raise SkeletonFormatError(path, None, f"{expected} numbers",
                                   "content the number parser rejects")
     return values
+
+
+def _raise_bad_number(path: str | os.PathLike, lines: list[str],
+                      skip_line: Callable[[str], bool] | None = None) -> None:
+    """Raises for the first field of `lines` that is not a finite number; lines for which
+    `skip_line` is true hold no numbers. Returns if every field is one."""
+    for i, line in enumerate(lines):
+        if skip_line is not None and skip_line(line):
+            continue
+        for field in line.split():
+            if not _NUMBER_RE.fullmatch(field) or not math.isfinite(float(field)):
+                raise SkeletonFormatError(path, i + 1, "a finite number", repr(field))
 
 
 def _raise_bad_byte(path: str | os.PathLike, raw: bytes) -> None:
@@ -751,9 +765,7 @@ def load_sample(path: str | os.PathLike) -> np.ndarray:
       EmptySkeletonError: no frame holds a body with non-zero joints.
     """
     raw = Path(path).read_bytes()
-    sequence = _fast_read(raw, xyz_only=True)
-    if sequence is None:
-        sequence = _read_line_by_line(path, raw)
+    sequence = _read(path, raw, xyz_only=True)
     if not sequence.body_id:
         raise EmptySkeletonError(path, sequence.num_frames,
                                  f"no body in {sequence.num_frames} frame(s)")

@@ -31,23 +31,26 @@ without them instead (they stay listed in the report).
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import pathlib
 from typing import TYPE_CHECKING, Sequence
 
+from data_prep import imported, synthetic
 from stgat_jax import errors
 
 if TYPE_CHECKING:
-    from data_prep import builders
+    from data_prep import records
 
 # Worker processes start by importing the main module (this one, when run with -m); importing
-# `builders` (and with it TFDS) inside the functions keeps their start-up to a fraction of a second.
+# `builders` and `records` (and with them TFDS) inside the functions keeps their start-up to a
+# fraction of a second.
 
 log = logging.getLogger(__name__)
 
 
-def _configs() -> dict[str, tuple[type[builders.SkeletonBuilder], builders.SkeletonConfig]]:
+def _configs() -> dict[str, tuple[type[records.SkeletonBuilder], records.SkeletonConfig]]:
     """Every benchmark: name -> (builder class, config)."""
     from data_prep import builders
 
@@ -62,8 +65,6 @@ def datasets() -> tuple[str, ...]:
 
 def formats() -> tuple[str, ...]:
     """The names ``--format`` accepts: ``raw`` and the importers' layouts."""
-    from data_prep import imported
-
     return ("raw", *imported.FORMATS)
 
 
@@ -104,7 +105,7 @@ def prepare_command(name: str, data_dir: str | os.PathLike) -> str:
             f"--split={config.benchmark} --raw_dir=PATH/TO/FILE --data_dir={data_dir}")
 
 
-def builder_for(name: str, data_dir: str | os.PathLike, **kwargs) -> builders.SkeletonBuilder:
+def builder_for(name: str, data_dir: str | os.PathLike, **kwargs) -> records.SkeletonBuilder:
     """The builder of benchmark `name` (e.g. 'synthetic_xsub') rooted at `data_dir`.
 
     `kwargs` go to the builder: ``raw_dir``, ``num_workers``, ``skip_corrupt``,
@@ -129,12 +130,12 @@ def prepare(dataset: str, raw_dir: str | os.PathLike, data_dir: str | os.PathLik
     file `raw_dir` in an imported format); returns {name: records folder}.
 
     Raises:
-      builders.CorruptDataError: damaged or inconsistent raw data and not `skip_corrupt`
+      records.CorruptDataError: damaged or inconsistent raw data and not `skip_corrupt`
         (nothing of that benchmark is written; the report lists every problem).
       ValueError: a benchmark that is not one of `dataset`'s, or raw files that are not named
         like the dataset's samples.
     """
-    from data_prep import builders, imported
+    from data_prep import records
 
     known = benchmark_names(dataset, source)
     names = list(benchmarks or known)
@@ -143,7 +144,7 @@ def prepare(dataset: str, raw_dir: str | os.PathLike, data_dir: str | os.PathLik
         raise ValueError(f"{unknown} are not benchmarks of {dataset}; expected some of "
                          f"{list(known)}")
     out = {}
-    cache = builders.RecordCache()  # Each raw file is read once for all the benchmarks.
+    cache = records.RecordCache()  # Each raw file is read once for all the benchmarks.
     try:
         for name in names:
             builder = builder_for(name, data_dir, raw_dir=raw_dir, num_workers=num_workers,
@@ -156,12 +157,23 @@ def prepare(dataset: str, raw_dir: str | os.PathLike, data_dir: str | os.PathLik
                 counts = {s: v["examples"] for s, v in report["splits"].items()}
                 log.info("%s: %s examples, skipped %s; report %s", name, counts,
                          report["skipped_by_reason"],
-                         pathlib.Path(builder.data_dir) / builders.REPORT_NAME)
+                         pathlib.Path(builder.data_dir) / records.REPORT_NAME)
             out[name] = pathlib.Path(builder.data_dir)
     finally:
         cache.close()
         imported.close()  # An imported file is read once for all its benchmarks.
     return out
+
+
+def prepare_synthetic(raw_dir: str | os.PathLike, data_dir: str | os.PathLike, benchmark: str,
+                      seed: int = 0, performers: Sequence[int] = tuple(range(1, 17))
+                      ) -> pathlib.Path:
+    """Writes the synthetic raw files (:func:`data_prep.synthetic.generate`; files already there
+    with the right content are kept) and builds `benchmark` (e.g. ``synthetic_xsub``) from them;
+    returns the records folder."""
+    log.info("generating the synthetic raw files in %s", raw_dir)
+    synthetic.generate(raw_dir, seed=seed, performers=tuple(performers))
+    return prepare("synthetic", raw_dir, data_dir, benchmarks=[benchmark])[benchmark]
 
 
 def _imported_benchmarks(dataset: str, source: str, path: str) -> list[str]:
@@ -172,8 +184,6 @@ def _imported_benchmarks(dataset: str, source: str, path: str) -> list[str]:
     if source not in ("pyskl", "pyskl_2d"):
         raise ValueError(f"--format={source} needs --split: which benchmark {path} holds, one "
                          f"of {splits}")
-    from data_prep import imported
-
     lists = imported.read_annotations(str(pathlib.Path(path)))[0]
     found = [n for n, split in zip(names, splits) if f"{split}_train" in lists]
     if not found:
@@ -184,8 +194,6 @@ def _imported_benchmarks(dataset: str, source: str, path: str) -> list[str]:
 
 def run(argv: Sequence[str] | None = None) -> None:
     """Command-line entry point."""
-    import argparse
-
     parser = argparse.ArgumentParser(prog="python -m data_prep.prepare",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", required=True, choices=datasets())

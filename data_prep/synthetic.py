@@ -61,6 +61,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 
 import numpy as np
+from tqdm.auto import tqdm
 
 __all__ = [
     "CLASS_NAMES",
@@ -983,8 +984,6 @@ def generate(out_dir: str | os.PathLike, *, seed: int = 0, performers: Sequence[
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tasks = [(str(out), name, int(seed), int(min_frames), int(max_frames)) for name in names]
-    from tqdm.auto import tqdm
-
     bar = tqdm(total=len(tasks), unit="files", desc="synthetic skeletons", disable=not progress)
     try:
         if num_workers > 0:

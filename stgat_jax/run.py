@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import logging
 import os
 
 import jax
 import ml_collections
+from jax.experimental import multihost_utils
 
-from stgat_jax import input_pipeline
-
-log = logging.getLogger(__name__)
+from data_prep import prepare
+from stgat_jax import evaluate, input_pipeline, train
 
 
 def ensure_records(config: ml_collections.ConfigDict) -> None:
@@ -19,30 +17,20 @@ def ensure_records(config: ml_collections.ConfigDict) -> None:
 
     On several processes, process 0 writes and the others wait for it.
     """
-    from data_prep import prepare
-
     if prepare.is_prepared(config.dataset.benchmark, config.dataset.data_dir):
         return
     if config.dataset.name != "synthetic":
         raise FileNotFoundError(input_pipeline.missing_data_message(config))
     if jax.process_index() == 0:
-        from data_prep import synthetic
-
-        log.info("generating the synthetic raw files in %s", config.dataset.raw_dir)
-        synthetic.generate(config.dataset.raw_dir, seed=config.dataset.synthetic_seed,
-                           performers=tuple(config.dataset.synthetic_performers))
-        prepare.prepare("synthetic", config.dataset.raw_dir, config.dataset.data_dir,
-                        benchmarks=[config.dataset.benchmark])
+        prepare.prepare_synthetic(config.dataset.raw_dir, config.dataset.data_dir,
+                                  config.dataset.benchmark, seed=config.dataset.synthetic_seed,
+                                  performers=config.dataset.synthetic_performers)
     if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
-
         multihost_utils.sync_global_devices("synthetic records prepared")
 
 
 def run(config: ml_collections.ConfigDict, workdir: str, mode: str) -> dict:
     """Runs `mode` ('train' or 'eval') for `config` in `workdir` and prints a short summary."""
-    from stgat_jax import evaluate, train
-
     ensure_records(config)
     if mode == "train":
         results = train.train_and_evaluate(config, workdir)
@@ -57,7 +45,3 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str) -> dict:
               f"results: {os.path.join(workdir, 'results.json')}")
     return results
 
-
-def load_results(workdir: str) -> dict:
-    with open(os.path.join(workdir, "results.json")) as f:
-        return json.load(f)

@@ -1,4 +1,4 @@
-"""Tests of data_prep.builders: NTU, Kinetics-Skeleton and UESTC raw files -> TFDS records.
+"""Tests of data_prep.builders, .records, .parallel: NTU, Kinetics, UESTC raw files -> records.
 
 Each dataset is built from a handful of files written here in its real layouts (and the variants
 real files show), then from damaged copies: records, splits, labels, the report and the errors
@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-from data_prep import builders, kinetics, ntu, prepare, synthetic, uestc
+from data_prep import kinetics, loaders, ntu, parallel, prepare, records, synthetic, uestc
 
 ID0 = 72057594037927936  # 2**56, the prefix of Kinect v2 body IDs.
 
@@ -99,7 +99,7 @@ def damage_joint_line(path: pathlib.Path, line: int = 9) -> int:
     return line
 
 
-def records(data_dir: pathlib.Path, name: str, split: str) -> dict[str, dict]:
+def read_records(data_dir: pathlib.Path, name: str, split: str) -> dict[str, dict]:
     source = prepare.builder_for(name, data_dir).as_data_source(split=split)
     out = {}
     for i in range(len(source)):
@@ -109,7 +109,7 @@ def records(data_dir: pathlib.Path, name: str, split: str) -> dict[str, dict]:
 
 
 def report_of(data_dir: pathlib.Path, name: str) -> dict:
-    return builders.read_report(prepare.builder_for(name, data_dir).data_dir)
+    return records.read_report(prepare.builder_for(name, data_dir).data_dir)
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +128,7 @@ def test_ntu_records_equal_the_reader_and_follow_the_splits(ntu_built):
                           "test": {"one", "colliding_ids", "test_view"}}}
     for benchmark, expected in split_of.items():
         for split, keys in expected.items():
-            recs = records(root / "tfds", f"ntu60_{benchmark}", split)
+            recs = read_records(root / "tfds", f"ntu60_{benchmark}", split)
             want = {files[k].stem for k in keys if k != "all_empty"}
             assert set(recs) == want, (benchmark, split)
             for name, rec in recs.items():
@@ -146,7 +146,7 @@ def files_by_name(files: dict[str, pathlib.Path]) -> dict[str, pathlib.Path]:
 
 def test_ntu_real_world_variants_read_as_intended(ntu_built):
     root, files = ntu_built
-    recs = records(root / "tfds", "ntu60_xsub", "test")
+    recs = read_records(root / "tfds", "ntu60_xsub", "test")
     # Colliding IDs: two persons, never in the same frame.
     present = recs["S001C001P003R002A002"]["skeleton"].any(axis=(2, 3))  # (T, M)
     assert present[:, 0].sum() == 6 and present[:, 1].sum() == 6
@@ -154,7 +154,7 @@ def test_ntu_real_world_variants_read_as_intended(ntu_built):
     # Empty frames are cut: 14 frames, 2 of them empty.
     assert recs["S001C002P003R001A050"]["skeleton"].shape[0] == 12
     # Three bodies: the calm third one is dropped, two are kept.
-    three = records(root / "tfds", "ntu60_xsub", "train")["S001C003P001R002A051"]["skeleton"]
+    three = read_records(root / "tfds", "ntu60_xsub", "train")["S001C003P001R002A051"]["skeleton"]
     assert three.shape == (10, 2, 25, 3) and three[:, 1].any()
 
 
@@ -182,7 +182,7 @@ def test_ntu_damage_fails_naming_every_file_and_leaves_nothing_prepared(tmp_path
     line_a = damage_joint_line(files["one"])  # train in xsub
     line_b = damage_joint_line(files["test_view"], 20)  # test in xsub
     data_dir = tmp_path / "tfds"
-    with pytest.raises(builders.CorruptDataError) as info:
+    with pytest.raises(records.CorruptDataError) as info:
         prepare.prepare("ntu60", tmp_path / "raw", data_dir, benchmarks=["ntu60_xsub"],
                         num_workers=1)
     message = str(info.value)
@@ -192,14 +192,14 @@ def test_ntu_damage_fails_naming_every_file_and_leaves_nothing_prepared(tmp_path
     builder = prepare.builder_for("ntu60_xsub", data_dir)
     assert not builder.is_prepared()
     config_dir = pathlib.Path(builder.data_dir).parent
-    assert sorted(p.name for p in config_dir.iterdir()) == [builders.FAILED_REPORT_NAME]
-    failed = json.loads((config_dir / builders.FAILED_REPORT_NAME).read_text())
+    assert sorted(p.name for p in config_dir.iterdir()) == [records.FAILED_REPORT_NAME]
+    failed = json.loads((config_dir / records.FAILED_REPORT_NAME).read_text())
     assert not failed["complete"] and failed["skipped_by_reason"]["corrupt"] == 2
 
     # --skip_corrupt builds without them; the report lists them; the failed report goes.
     prepare.prepare("ntu60", tmp_path / "raw", data_dir, benchmarks=["ntu60_xsub"],
                     num_workers=1, skip_corrupt=True)
-    assert builder.is_prepared() and not (config_dir / builders.FAILED_REPORT_NAME).exists()
+    assert builder.is_prepared() and not (config_dir / records.FAILED_REPORT_NAME).exists()
     report = report_of(data_dir, "ntu60_xsub")
     corrupt = [s for split in ("train", "test")
                for s in report["splits"][split]["skipped_samples"] if s["reason"] == "corrupt"]
@@ -232,7 +232,7 @@ def test_benchmarks_of_one_run_read_each_file_once(tmp_path):
     files = ntu_corpus(tmp_path / "raw")
     alone = tmp_path / "alone"
     prepare.prepare("ntu60", tmp_path / "raw", alone, benchmarks=["ntu60_xview"], num_workers=1)
-    cache = builders.RecordCache()
+    cache = records.RecordCache()
     shared = tmp_path / "shared"
     for name in ("ntu60_xsub", "ntu60_xview"):
         builder = prepare.builder_for(name, shared, raw_dir=tmp_path / "raw", num_workers=2,
@@ -242,12 +242,28 @@ def test_benchmarks_of_one_run_read_each_file_once(tmp_path):
             path.write_bytes(b"not a skeleton file\n")
     cache.close()
     for split in ("train", "test"):
-        want, got = (records(folder, "ntu60_xview", split) for folder in (alone, shared))
+        want, got = (read_records(folder, "ntu60_xview", split) for folder in (alone, shared))
         assert sorted(want) == sorted(got) and want
         for name in want:
             np.testing.assert_array_equal(got[name]["skeleton"], want[name]["skeleton"])
             assert got[name]["label"] == want[name]["label"]
     assert report_of(alone, "ntu60_xview") == report_of(shared, "ntu60_xview")
+
+
+@pytest.mark.parametrize("num_workers", [1, 2])
+def test_sample_reader_keeps_the_order_with_known_outcomes_in_between(tmp_path, num_workers):
+    """More samples than the tasks allowed in flight, some already known (copied from another
+    benchmark) between runs of 2 and 7 to read: each comes back once, in order, read or with its
+    known outcome."""
+    paths = sorted(ntu_corpus(tmp_path / "raw").values())
+    samples = [loaders.Sample(f"s{i:03d}", str(paths[i % len(paths)]), 0) for i in range(70)]
+    known = {s.name: ("copied", i) for i, s in enumerate(samples) if i % 11 in (0, 3)}
+    want = {s.name: loaders.process(loaders.load_ntu, (2, 25, 3), [s])[0] for s in samples}
+    with parallel.SampleReader(loaders.load_ntu, (2, 25, 3), num_workers, 56) as reader:
+        got = list(reader.results(samples, "test", lambda s: known.get(s.name)))
+    assert [s for s, _ in got] == samples
+    for sample, outcome in got:
+        assert outcome == known.get(sample.name, want[sample.name])
 
 
 def test_worker_processes_import_no_tfds():
@@ -323,8 +339,8 @@ def test_kinetics_records_labels_and_report(tmp_path):
     builder = prepare.builder_for("kinetics400", tmp_path / "tfds")
     assert list(builder.info.splits) == ["train", "val"]
     assert builder.info.features["label"].names == list(kinetics.action_names())
-    train = records(tmp_path / "tfds", "kinetics400", "train")
-    val = records(tmp_path / "tfds", "kinetics400", "val")
+    train = read_records(tmp_path / "tfds", "kinetics400", "train")
+    val = read_records(tmp_path / "tfds", "kinetics400", "val")
     assert set(train) == {"vid_a", "vid_b"} and set(val) == {"vid_d", "vid_e"}
     labels = {"vid_a": 5, "vid_b": 123, "vid_d": 0, "vid_e": 42}
     for name, rec in {**train, **val}.items():
@@ -355,7 +371,7 @@ def test_kinetics_problems_are_all_reported(tmp_path):
     label_file.write_text(json.dumps(labels))  # vid_f: labelled, absent
     stray = raw / "kinetics_val" / "vid_z.json"
     shutil.copy(files["vid_b"], stray)  # not in the label file
-    with pytest.raises(builders.CorruptDataError) as info:
+    with pytest.raises(records.CorruptDataError) as info:
         prepare.prepare("kinetics400", raw, tmp_path / "tfds", num_workers=1)
     message = str(info.value)
     assert "4 problem(s)" in message
@@ -439,7 +455,7 @@ def test_uestc_benchmarks_records_and_not_in_split(tmp_path):
                          {"a3_d3_p012_c1"}),
     }
     for name, (train, test, outside) in expected.items():
-        got = {split: records(tmp_path / "tfds", name, split) for split in ("train", "test")}
+        got = {split: read_records(tmp_path / "tfds", name, split) for split in ("train", "test")}
         assert set(got["train"]) == train and set(got["test"]) == test, name
         for rec_name, rec in {**got["train"], **got["test"]}.items():
             reference = uestc.load_sample(files[rec_name]).transpose(1, 3, 2, 0)
@@ -449,7 +465,7 @@ def test_uestc_benchmarks_records_and_not_in_split(tmp_path):
         report = report_of(tmp_path / "tfds", name)
         assert {s["sample"] for s in report["outside_splits"]["skipped_samples"]} == outside
         assert report["examples"] + report["skipped"] == report["raw_files"] == 5
-    test = records(tmp_path / "tfds", "uestc_xsub", "test")
+    test = read_records(tmp_path / "tfds", "uestc_xsub", "test")
     assert test["a39_d4_p005_c2"]["skeleton"].shape[0] == 2  # one of 3 frames is empty
     names = prepare.builder_for("uestc_xsub", tmp_path / "tfds").info.features["label"].names
     assert len(names) == 40 and names[39] == "a39"
@@ -460,7 +476,7 @@ def test_uestc_damage_and_duplicates(tmp_path):
     lines = files["a0_d1_p001_c2"].read_bytes().split(b"\n")
     lines[2] = lines[2][:-2] + b" 7"  # the colour-pixel line of joint 1 with the wrong flag
     files["a0_d1_p001_c2"].write_bytes(b"\n".join(lines))
-    with pytest.raises(builders.CorruptDataError, match=rf"{files['a0_d1_p001_c2']}:3: "):
+    with pytest.raises(records.CorruptDataError, match=rf"{files['a0_d1_p001_c2']}:3: "):
         prepare.prepare("uestc", tmp_path / "raw", tmp_path / "tfds",
                         benchmarks=["uestc_xsub"], num_workers=1)
     # With the training split's only sample of xview1 gone, xview1 has no training data.

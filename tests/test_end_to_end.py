@@ -157,6 +157,19 @@ def test_resume_continues_with_the_same_batches(data_dir, tmp_path):
         np.testing.assert_array_equal(x, y)
 
 
+def test_the_synthetic_set_is_written_and_prepared_on_first_use(tmp_path):
+    """What `python main.py` does before training when data/ is empty, on two performers."""
+    config = default.get_config()
+    config.dataset.data_dir = str(tmp_path / "tfds")
+    config.dataset.raw_dir = str(tmp_path / "raw")
+    config.dataset.synthetic_performers = (1, 3)  # 1 trains, 3 tests (cross-subject)
+    run.ensure_records(config)
+    assert len(list((tmp_path / "raw").glob("*.skeleton"))) == 2 * 3 * 2 * 12
+    assert prepare.is_prepared("synthetic_xsub", tmp_path / "tfds")
+    assert len(input_pipeline.data_source(config, "train")) == 72
+    assert len(input_pipeline.data_source(config, "test")) == 72
+
+
 def test_a_benchmark_without_records_fails_at_once_with_the_prepare_command(tmp_path):
     from configs import ntu60_xsub
 

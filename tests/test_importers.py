@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from configs import default, ntu60_xsub
-from data_prep import builders, imported, ntu, prepare, synthetic
+from data_prep import imported, ntu, prepare, records, synthetic
 from stgat_jax import errors, input_pipeline, models, predict, run
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -44,13 +44,13 @@ def is_train(path) -> bool:
     return ntu.is_training(path, "ntu60", "xsub")
 
 
-def records(data_dir, name, split):
+def read_records(data_dir, name, split):
     source = prepare.builder_for(name, data_dir).as_data_source(split=split)
     return [source[i] for i in range(len(source))]
 
 
 def report(data_dir, name):
-    return builders.read_report(prepare.builder_for(name, data_dir).data_dir)
+    return records.read_report(prepare.builder_for(name, data_dir).data_dir)
 
 
 def pyskl_file(path, raw, extra=(), keypoints=np.float16, none_entries=1):
@@ -84,8 +84,8 @@ def test_pyskl_3d_import_normalises_as_the_raw_path(raw, tmp_path):
     out = tmp_path / "tfds"
     prepare.prepare("ntu60", path, out, ["ntu60_xsub_pyskl"], source="pyskl")
 
-    train = records(out, "ntu60_xsub_pyskl", "train")
-    test = records(out, "ntu60_xsub_pyskl", "test")
+    train = read_records(out, "ntu60_xsub_pyskl", "train")
+    test = read_records(out, "ntu60_xsub_pyskl", "test")
     assert [r["sample_name"].decode() for r in train] == [p.stem for p in raw if is_train(p)]
     assert len(train) == len(test) == 6
     for record in train + test:
@@ -133,7 +133,7 @@ def test_pyskl_2d_import(tmp_path):
                                "xsub_val": [other["frame_dir"]]},
                      "annotations": [ann, other]}, f)
     prepare.prepare("ntu60", path, tmp_path / "tfds", ["ntu60_xsub_pyskl_2d"], source="pyskl_2d")
-    (record,) = records(tmp_path / "tfds", "ntu60_xsub_pyskl_2d", "train")
+    (record,) = read_records(tmp_path / "tfds", "ntu60_xsub_pyskl_2d", "train")
     x = record["skeleton"]
     assert x.shape == (t - 1, 2, 17, 3) and record["label"] == 1
     kp16, s16 = ann["keypoint"].astype(np.float64), ann["keypoint_score"].astype(np.float64)
@@ -156,8 +156,8 @@ def test_pyskl_default_builds_every_benchmark_of_the_file(raw, tmp_path):
         pickle.dump(data, f)
     prepare.run(["--dataset=ntu60", "--format=pyskl", f"--raw_dir={path}",
                  f"--data_dir={tmp_path / 'tfds'}", "--num_workers=1"])
-    assert len(records(tmp_path / "tfds", "ntu60_xview_pyskl", "test")) == 6
-    assert len(records(tmp_path / "tfds", "ntu60_xsub_pyskl", "test")) == 6
+    assert len(read_records(tmp_path / "tfds", "ntu60_xview_pyskl", "test")) == 6
+    assert len(read_records(tmp_path / "tfds", "ntu60_xsub_pyskl", "test")) == 6
 
 
 # --------------------------------------------------------------------------------------------
@@ -195,7 +195,7 @@ def test_ctrgcn_npz_import(raw, tmp_path):
     imported.close()
     prepare.run(["--dataset=ntu60", "--format=ctrgcn", "--split=xsub", f"--raw_dir={path}",
                  f"--data_dir={tmp_path / 'tfds'}"])
-    got = records(tmp_path / "tfds", "ntu60_xsub_ctrgcn", "test")
+    got = read_records(tmp_path / "tfds", "ntu60_xsub_ctrgcn", "test")
     assert [r["sample_name"].decode() for r in got] == [f"test_{i:06d}" for i in range(6)]
     for record, p in zip(got, test):
         assert record["label"] == int(p.stem[-3:]) - 1
@@ -233,8 +233,8 @@ def test_stgat_numpy_import_equals_the_raw_records(raw, tmp_path):
     prepare.prepare("synthetic", folder, tmp_path / "tfds", ["synthetic_xsub_stgat"],
                     source="stgat")
     for split in ("train", "test"):
-        a = records(tmp_path / "tfds", "synthetic_xsub", split)
-        b = records(tmp_path / "tfds", "synthetic_xsub_stgat", split)
+        a = read_records(tmp_path / "tfds", "synthetic_xsub", split)
+        b = read_records(tmp_path / "tfds", "synthetic_xsub_stgat", split)
         assert [r["sample_name"] for r in a] == [r["sample_name"] for r in b]
         for ra, rb in zip(a, b):
             assert ra["label"] == rb["label"]
@@ -389,7 +389,7 @@ def test_wrong_npz_and_numpy_files(tmp_path):
     bad = x.copy()
     bad[1, 0, :3], bad[1, 1, :75] = np.inf, 1.0
     np.savez(tmp_path / "e.npz", x_train=bad, y_train=y, x_test=bad, y_test=y)
-    with pytest.raises(builders.CorruptDataError, match=r"e.npz: train_000001: expected finite "
+    with pytest.raises(records.CorruptDataError, match=r"e.npz: train_000001: expected finite "
                                                         r"numbers, got inf at index \(0, 0\)"):
         build("ctrgcn", tmp_path / "e.npz", tmp_path)
     np.savez(tmp_path / "d.npz", x_train=x, y_train=np.eye(120)[[0, 1]], x_test=x,

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from configs import nw_ucla as nw_ucla_config
-from data_prep import builders, nw_ucla, prepare
+from data_prep import nw_ucla, prepare, records
 from data_prep.kinetics import JsonFormatError
 from data_prep.ntu import EmptySkeletonError, SkeletonFormatError
 
@@ -176,7 +176,7 @@ def test_records_counts_and_report(tmp_path):
     arrays = ucla_corpus(tmp_path / "NW-UCLA" / "all_sqe")
     # raw_dir may be the release's NW-UCLA folder (with all_sqe/ inside) or all_sqe/ itself.
     out = prepare.prepare("nw_ucla", tmp_path / "NW-UCLA", tmp_path / "tfds", num_workers=1)
-    report = builders.read_report(out["nw_ucla"])
+    report = records.read_report(out["nw_ucla"])
     assert report["splits"]["train"]["examples"] == 40 and report["splits"]["test"]["examples"] == 20
     assert report["raw_files"] == 60 and report["skipped"] == 0
     builder = prepare.builder_for("nw_ucla", tmp_path / "tfds")
@@ -195,10 +195,10 @@ def test_damaged_and_misnamed_files(tmp_path, capsys):
     raw = tmp_path / "raw"
     ucla_corpus(raw, subjects=(1,), actions=(1, 2))
     (raw / "a02_s01_e00_v03.json").write_text('{"file_name": "a02_s01_e00_v03", "skeletons": [')
-    with pytest.raises(builders.CorruptDataError, match=r"a02_s01_e00_v03\.json:1: expected valid JSON"):
+    with pytest.raises(records.CorruptDataError, match=r"a02_s01_e00_v03\.json:1: expected valid JSON"):
         prepare.prepare("nw_ucla", raw, tmp_path / "tfds", num_workers=1)
     out = prepare.prepare("nw_ucla", raw, tmp_path / "tfds", num_workers=1, skip_corrupt=True)
-    report = builders.read_report(out["nw_ucla"])
+    report = records.read_report(out["nw_ucla"])
     assert report["splits"]["test"]["examples"] == 1
     assert report["splits"]["test"]["skipped_by_reason"] == {"corrupt": 1}
     (raw / "notes.json").write_text("{}")

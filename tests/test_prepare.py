@@ -1,22 +1,23 @@
-"""Tests of the prepare command and of the fast NTU reader it relies on.
+"""Tests of the prepare command and of the NTU reader it relies on.
 
-The fast reader (whole-file array operations) must return exactly what the line-by-line
-reference reader returns, and must decline (so the reference decides) every file the reference
-rejects: both are run on every number form up to a length, on numbers in many notations and on
-damaged files, and their results compared.
+The reader (whole-file array operations) must accept exactly the files that follow the format
+and return exactly their values: it is run on every number form up to a length, on numbers in
+many notations and on damaged files, and compared with a plain line-by-line reading of the
+format written here (:func:`oracle`). What it rejects must raise an error naming the line.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import math
 import pathlib
 import re
 
 import numpy as np
 import pytest
 
-from data_prep import builders, ntu, prepare, synthetic
+from data_prep import ntu, prepare, records, synthetic
 
 ID0 = 72057594037927936
 JOINT = "0.1 0.2 3.1 250.5 200.25 900.125 500.5 0.5 0.5 0.5 0.5 2"
@@ -31,33 +32,78 @@ def lines_of_file(joint_lines: list[str] | None = None, body_line: str | None = 
             *[JOINT] * 25]
 
 
+NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def oracle(raw: bytes) -> ntu.SkeletonSequence | None:
+    """The format (data_prep/ntu.py's docstring) read plainly, field by field with float(); None
+    if `raw` does not follow it. Slow, and independent of the reader under test."""
+    text = raw.decode("latin-1")
+    if set(text) - set("0123456789+-.eE \t\r\n"):
+        return None
+    fields = [line.split() for line in text.split("\n")]
+    if any(not NUMBER.fullmatch(f) or not math.isfinite(float(f)) for line in fields for f in line):
+        return None
+
+    def count(i: int) -> int | None:  # A line holding one field of digits only.
+        ok = i < len(fields) and len(fields[i]) == 1 and fields[i][0].isdigit()
+        return int(fields[i][0]) if ok else None
+
+    num_frames = count(0)
+    if num_frames is None:
+        return None
+    frame, body_id, body_info, joints = [], [], [], []
+    i = 1
+    for t in range(num_frames):
+        num_bodies = count(i)
+        if num_bodies is None or num_bodies > 6:
+            return None
+        i += 1
+        for _ in range(num_bodies):
+            block = fields[i:i + 27]
+            if (len(block) < 27 or len(block[0]) != 10 or not block[0][0].isdigit()
+                    or count(i + 1) != 25 or any(len(line) != 12 for line in block[2:])):
+                return None
+            frame.append(t)
+            body_id.append(int(block[0][0]))
+            body_info.append([float(f) for f in block[0][1:]])
+            joints.append([[float(f) for f in line] for line in block[2:]])
+            i += 27
+    if any(fields[i:]):
+        return None
+    return ntu.SkeletonSequence(num_frames, np.array(frame, dtype=np.int64), tuple(body_id),
+                                np.array(body_info).reshape(-1, 9),
+                                np.array(joints).reshape(-1, 25, 12))
+
+
 def outcome(raw: bytes, xyz_only: bool = False):
-    """What the reference reader makes of `raw` (a sequence, or the error message), after
-    checking that the fast reader agrees or declines."""
-    fast = ntu._fast_read(raw, xyz_only)
+    """What the reader makes of `raw` (a sequence, or the error message), after checking it
+    against :func:`oracle`: the same files accepted, with the same values."""
+    want = oracle(raw)
     try:
-        reference = ntu._read_line_by_line("f.skeleton", raw)
+        got = ntu._read("f.skeleton", raw, xyz_only)
     except ntu.SkeletonFormatError as err:
-        assert fast is None, f"fast reader accepted what the reference rejects: {err}"
+        assert want is None, f"the reader rejects a file that follows the format: {err}"
+        assert err.path == "f.skeleton"
         return str(err)
-    if fast is not None:
-        assert fast.num_frames == reference.num_frames and fast.body_id == reference.body_id
-        np.testing.assert_array_equal(fast.frame, reference.frame)
-        want = reference.joints[..., :3] if xyz_only else reference.joints
-        np.testing.assert_array_equal(fast.joints, want)
-        np.testing.assert_array_equal(np.signbit(fast.joints), np.signbit(want))
-        if not xyz_only:
-            np.testing.assert_array_equal(fast.body_info, reference.body_info)
-    return reference
+    assert want is not None, "the reader accepted a file that does not follow the format"
+    assert got.num_frames == want.num_frames and got.body_id == want.body_id
+    np.testing.assert_array_equal(got.frame, want.frame)
+    joints = want.joints[..., :3] if xyz_only else want.joints
+    np.testing.assert_array_equal(got.joints, joints)
+    np.testing.assert_array_equal(np.signbit(got.joints), np.signbit(joints))
+    if not xyz_only:
+        np.testing.assert_array_equal(got.body_info, want.body_info)
+    return got
 
 
 def encode(lines: list[str], newline: str = "\n", end: str | None = None) -> bytes:
     return (newline.join(lines) + (newline if end is None else end)).encode()
 
 
-def test_every_short_field_is_judged_as_the_reference_judges_it():
-    """All fields of up to 5 characters over 1 - . E: as x (converted by both readers) and as
-    the 8th joint value (only validated by the fast reader in xyz mode)."""
+def test_every_short_field_is_judged_as_the_format_says():
+    """All fields of up to 5 characters over 1 - . E: as x (always converted) and as the 8th
+    joint value (only checked, not converted, in xyz mode)."""
     number = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
     for length in range(1, 6):
         for chars in itertools.product("1-.E", repeat=length):
@@ -91,15 +137,14 @@ def test_numbers_in_many_notations_read_exactly():
         for xyz_only in (False, True):
             result = outcome(encode(lines_of_file(block)), xyz_only)
             assert not isinstance(result, str), result
-    # The fast path itself (not the fallback) handles the common notations.
     common = [" ".join(f"{v:.7g}".replace("e", "E") for v in values[k:k + 12])
               for k in range(0, 300, 12)]
-    assert ntu._fast_read(encode(lines_of_file(common)), False) is not None
+    assert not isinstance(outcome(encode(lines_of_file(common))), str)
 
 
-def test_randomly_damaged_files_get_the_reference_answer():
+def test_randomly_damaged_files_are_judged_as_the_format_says():
     """Up to three random byte changes (replaced, inserted, deleted) in a file of many number
-    forms: the fast reader agrees with the reference or declines."""
+    forms: the reader accepts exactly those that still follow the format."""
     joints = ["-0.1 2.5E-05 3 1. .5 +7 0 1e+2 9 -1 8.094816E-05 2"] + [JOINT] * 24
     base = encode(lines_of_file(joints))
     alphabet = b"0123456789+-.eE \t\r\nx"
@@ -123,7 +168,9 @@ def test_randomly_damaged_files_get_the_reference_answer():
 
 DAMAGE = {
     "wrong joint count": lambda L: L[:3] + ["24"] + L[4:],
-    "joint count written 025": lambda L: L[:3] + ["025"] + L[4:],  # valid for the reference
+    "joint count written 025": lambda L: L[:3] + ["025"] + L[4:],  # valid
+    "body count of 401 digits": lambda L: L[:1] + ["0" * 400 + "1"] + L[2:],  # valid
+    "joint count of 401 digits": lambda L: L[:3] + ["1" + "0" * 398 + "25"] + L[4:],
     "13 fields": lambda L: L[:9] + [JOINT + " 7"] + L[10:],
     "11 fields": lambda L: L[:9] + [JOINT.rsplit(" ", 1)[0]] + L[10:],
     "blank line inside": lambda L: L[:10] + [""] + L[10:],
@@ -149,10 +196,10 @@ DAMAGE = {
 
 @pytest.mark.parametrize("name", DAMAGE)
 @pytest.mark.parametrize("newline", ["\n", "\r\n"])
-def test_damaged_and_unusual_files_get_the_reference_answer(name, newline, tmp_path):
+def test_damaged_and_unusual_files_are_judged_as_the_format_says(name, newline, tmp_path):
     lines = DAMAGE[name](lines_of_file())
     raw = encode(lines, newline) if lines else b""
-    for xyz_only in (False, True):
+    for xyz_only in (True, False):  # The last, all values, is compared with read_skeleton.
         result = outcome(raw, xyz_only)
     path = tmp_path / "S001C001P001R001A001.skeleton"
     path.write_bytes(raw)
@@ -165,11 +212,11 @@ def test_damaged_and_unusual_files_get_the_reference_answer(name, newline, tmp_p
         np.testing.assert_array_equal(got.joints, result.joints)
 
 
-def test_no_final_newline_tabs_and_crlf_take_the_fast_path(tmp_path):
+def test_no_final_newline_tabs_and_crlf_read(tmp_path):
     lines = lines_of_file()
     lines[2] = lines[2].replace(" ", "\t", 2)
-    for raw in (encode(lines, "\r\n", end=""), encode(lines, "\n"), encode(lines, "\r\n")):
-        assert ntu._fast_read(raw, False) is not None
+    for raw in (encode(lines, "\r\n", end=""), encode(lines, "\n"), encode(lines, "\r\n"),
+                b"0", b"0\n"):
         assert not isinstance(outcome(raw), str)
 
 
@@ -178,9 +225,7 @@ def test_load_sample_matches_the_reference_pipeline_on_generated_files(tmp_path)
                                replications=(1,), actions=(1, 11, 12), min_frames=20,
                                max_frames=40, progress=False)
     for path in paths:
-        raw = path.read_bytes()
-        assert ntu._fast_read(raw, True) is not None
-        reference = ntu._read_line_by_line(path, raw)
+        reference = oracle(path.read_bytes())
         want = ntu.normalize(ntu.select_bodies(reference)).transpose(3, 1, 2, 0)
         want = want.astype(np.float32)
         want = want[:, want.sum(0).sum(-1).sum(-1) != 0]
@@ -207,7 +252,7 @@ def test_cli_builds_skips_what_is_built_and_reports(tmp_path, capsys):
     assert prepare.is_prepared("synthetic_xview", tmp_path / "tfds")
     assert not prepare.is_prepared("synthetic_xsub", tmp_path / "tfds")
     folder = prepare.builder_for("synthetic_xview", tmp_path / "tfds").data_dir
-    report = json.loads((pathlib.Path(folder) / builders.REPORT_NAME).read_text())
+    report = json.loads((pathlib.Path(folder) / records.REPORT_NAME).read_text())
     assert report["examples"] == 8 and report["splits"]["train"]["examples"] == 4
 
     prepare.run(args)  # builds xsub only

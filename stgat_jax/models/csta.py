@@ -1,19 +1,61 @@
 """Coupled spatial-temporal attention (CSTA) and the CSTA-CNN model (HCN + CSTA).
 
-CSTA learns one weight per joint and one weight per frame with two small
-subnetworks, and couples them with an outer product into a (T, V) map that
-rescales the features at one point of a hierarchical CNN. The base network is
-HCN (Li et al., "Co-occurrence Feature Learning from Skeleton Data for Action
-Recognition and Detection with Hierarchical Aggregation", IJCAI 2018).
+CSTA (Wang, arXiv 1909.10214) learns one weight per joint and one weight per
+frame with two small subnetworks, and couples them with an outer product into a
+(T, V) map that rescales the features at one point of a hierarchical CNN. The
+base network is HCN (Li et al., "Co-occurrence Feature Learning from Skeleton
+Data for Action Recognition and Detection with Hierarchical Aggregation", IJCAI
+2018).
 
 Only the idea of CSTA is known from the paper's abstract: two subnetworks give
 joint and frame weights, and their "cross product" (an outer product for vectors
 of lengths V and T) gives the coupled attention. The subnetwork design, the
 normalisation of the weights and the insertion point are reconstructions, so
-every such choice is a field of the modules below. The motion prior
-(`CoupledAttention.motion_prior`: joints and frames that move more start with
-more weight) is not from the paper; it is there so that the weights show where
-the action happens (configs/csta_base.py says why and what it changes).
+every such choice is a field of the modules below (the ``csta_*`` fields of
+:class:`HCN`, set by ``configs/csta_base.py``). The defaults, and why:
+
+- position ``conv2``: where the map multiplies the features: ``input`` (C=3),
+  ``conv1`` (C=64) or ``conv2`` (C=32, the last tensor that still has a joint
+  axis before conv3 mixes the joints; the most "CNN" choice).
+- subnet_input ``features``: the subnetworks read the tensor they rescale;
+  ``coordinates`` makes them read the stream's input (positions or motion);
+  ``motion`` the joint speeds of the model input, relative to the clip's mean
+  speed.
+- pooling ``mean`` (or ``max``): over frames for the joint net, over joints for
+  the frame net. hidden_features 64: width of both two-layer subnetworks;
+  activation ``relu`` (relu|gelu|tanh|sigmoid) between the two layers.
+- normalization ``softmax_rescaled``: softmax over joints and over frames, map
+  times T*V (mean 1: uniform attention is the identity); ``sigmoid`` gates;
+  ``residual`` F * (1 + A).
+- motion_prior 1.0 in CSTA-CNN's configs (0 where CSTA is plugged into STGAT,
+  where it has not been measured): the weight g of a prior added to the
+  subnetworks' logits, g * log(share of the clip's motion) per joint and per
+  frame, from the joint speeds of the model input (both streams). With the
+  softmax, joint weight = (motion share)^g x learned factor, renormalised, and
+  frames alike; 0 gives the plain learned attention. Not from the paper. Why on:
+  the paper's aim is weights that show which joints and frames matter, and the
+  classification loss alone does not make them do so: a per-joint gain shared by
+  all samples is absorbed by conv3, whose input channels are the joints, and the
+  set is learnt before the subnetworks move much. Without the prior the weights
+  stay near uniform on the synthetic set and do not follow a waving arm; with it
+  the waving arm holds most of the joint weight, and the largest frame weights
+  fall where the arm is raised and lowered. The preference comes from the prior
+  (the learned factor stays near uniform there), so the picture shows where the
+  body moves, re-weighted by what the subnetworks learnt. On real data (NW-UCLA)
+  the prior did not cost accuracy. The figures are in ``benchmarks/RESULTS.md``.
+- Fixed, not fields: separate CSTA parameters per stream (position, motion),
+  shared by the persons of a sample; the map is a plain outer product (no
+  learned layer after it). From the HCN paper: 32-frame clips (64 is skelact's
+  and HCN-pytorch's), fc7 of 256 features, dropout 0.5.
+
+What the paper reports (from an AI-generated summary of the paper, not its
+tables; unverified): CSTA-CNN top-1 95.6 on UESTC (the protocol is not stated;
+taken here as cross-view I, it may be cross-subject), 81.1 on UESTC cross-view
+II, 84.9 and 89.9 on NTU RGB+D 60 cross-subject and cross-view. HCN's own paper
+reports 86.5 / 91.1 on NTU 60, so CSTA-CNN is said to be slightly below HCN
+there; 84.9 equals HCN-pytorch's T=64 reimplementation exactly. The UESTC
+cross-view splits of the dataset paper were not available, so
+``data_prep.uestc`` makes them options.
 
 All tensors are channels-last. A skeleton batch is (N, M, T, V, C): batch,
 persons, frames, joints, coordinates.
