@@ -89,7 +89,9 @@ def run_case(config, dtype: str, batch_size: int, num_steps: int, eval_steps: in
         "eval_samples_per_s": round(eval_steps * batch_size / eval_s, 2),
         "train_gflops_per_sample": train_gflops and round(train_gflops, 3),
         "eval_gflops_per_sample": eval_cost["gflops_per_sample"] and round(eval_cost["gflops_per_sample"], 3),
-        "train_gb_accessed_per_sample": train_cost["hbm_gb_per_sample"] and round(train_cost["hbm_gb_per_sample"], 3),
+        "train_hbm_gb_per_sample": train_cost["hbm_gb_per_sample"] and round(train_cost["hbm_gb_per_sample"], 3),
+        "train_gb_accessed_per_sample": (train_cost["accessed_gb_per_sample"]
+                                         and round(train_cost["accessed_gb_per_sample"], 3)),
         "train_temp_bytes": train_cost["temp_bytes"],
         "train_achieved_tflops": train_gflops and round(train_gflops * train_sps / 1e3, 4),
         "peak_memory_bytes": _peak_memory(),

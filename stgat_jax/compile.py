@@ -10,7 +10,7 @@ Compiles the trainer's own jitted steps (`steps.Trainer`, the program training r
 devices of `--topology`: any topology name libtpu takes (``v4:2x2x2``, ``v5e:4x4``, ``v5p:2x2x2``,
 ``v6e:4x4``, ...; ``--num_slices`` for multi-slice), or ``local`` for this process's devices. No
 TPU is needed: the devices of a topology description are enough to compile for them. Per step it
-prints parameters, GFLOPs and HBM bytes accessed per sample, per-chip memory (arguments, temp,
+prints parameters, GFLOPs and HBM traffic per sample (and XLA's bytes accessed), per-chip memory (arguments, temp,
 peak) against the chip's HBM, collectives by kind and a roofline estimate of the step time,
 samples/s per chip and MFU (`stgat_jax.costs`, with the table of chip peaks). With
 ``--max_batch`` it searches the largest global batch whose train step the compiler accepts (it
@@ -178,7 +178,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     lines = [f"{r0['config']} {r0['model']} ({r0['dtype']}, conv_impl={r0['conv_impl']}): "
              f"{r0['params']:,} parameters; {r0['devices']} x {r0['device_kind']}, global batch "
              f"{r0['global_batch']} ({r0['batch_per_device']} per device)"]
-    head = (f"{'step':<6}{'compile s':>10}{'GFLOP/smp':>11}{'HBM GB/smp':>12}{'args GiB':>10}{'temp GiB':>10}"
+    head = (f"{'step':<6}{'compile s':>10}{'GFLOP/smp':>11}{'HBM GB/smp':>12}{'XLA GB/smp':>12}{'args GiB':>10}"
+            f"{'temp GiB':>10}"
             f"{'peak GiB':>10}  {'collectives':<28}{'est. ms':>9}{'smp/s/chip':>12}{'MFU':>7}  bound")
     lines += [head, "-" * len(head)]
     for r in rows:
@@ -189,10 +190,14 @@ def format_table(rows: list[dict[str, Any]]) -> str:
             f"{'-':>9}{'-':>12}{'-':>7}  (no chip peaks for {r['device_kind']})"
         gflops = "-" if r["gflops_per_sample"] is None else f"{r['gflops_per_sample']:.2f}"
         gbytes = "-" if r["hbm_gb_per_sample"] is None else f"{r['hbm_gb_per_sample']:.3f}"
-        lines.append(f"{r['step']:<6}{r['compile_s']:>10.1f}{gflops:>11}{gbytes:>12}{_gib(r['argument_bytes']):>10}"
+        accessed = "-" if r["accessed_gb_per_sample"] is None else f"{r['accessed_gb_per_sample']:.3f}"
+        lines.append(f"{r['step']:<6}{r['compile_s']:>10.1f}{gflops:>11}{gbytes:>12}{accessed:>12}"
+                     f"{_gib(r['argument_bytes']):>10}"
                      f"{_gib(r['temp_bytes']):>10}{_gib(r['peak_bytes']):>10}  {coll:<28}{est}")
     if hbm:
         lines.append(f"memory per device{hbm}")
+    lines.append("HBM GB/smp: what the scheduled program moves to and from HBM (costs.hbm_traffic); XLA GB/smp: "
+                 "XLA's 'bytes accessed', which also counts on-chip copies")
     return "\n".join(lines)
 
 
