@@ -16,7 +16,6 @@ motion from the sampled frames, as CTR-GCN computes them).
 from __future__ import annotations
 
 import math
-import os
 from typing import Any, Iterator
 
 import grain
@@ -290,13 +289,6 @@ class EvalSample(_Sample, grain.transforms.Map):
 
 # --- Sources and loaders -----------------------------------------------------------------------
 
-def records_dir(config: ml_collections.ConfigDict) -> str:
-    """Where the records of the configured benchmark live (a TFDS version folder)."""
-    from data_prep import prepare
-
-    return str(prepare.builder_for(config.dataset.benchmark, config.dataset.data_dir).data_dir)
-
-
 def data_source(config: ml_collections.ConfigDict, split: str):
     """Random-access source of one split of the configured benchmark."""
     from data_prep import prepare
@@ -391,7 +383,3 @@ def class_names(config: ml_collections.ConfigDict) -> list[str]:
 
     builder = prepare.builder_for(config.dataset.benchmark, config.dataset.data_dir)
     return list(builder.info.features["label"].names)
-
-
-def default_num_workers() -> int:
-    return max(1, min(4, (os.cpu_count() or 1) - 1))
