@@ -104,11 +104,13 @@ def load_inputs(path: str, config: ml_collections.ConfigDict) -> tuple[list[str]
 def predict(config: ml_collections.ConfigDict, workdir: str, input_path: str, out: str | None = None) -> dict[str, Any]:
     """Logits and top-5 classes for every sample of `input_path`; writes them to an .npz."""
     names, x = load_inputs(input_path, config)
-    trainer, state, step = steps.restore_for_inference(config, workdir)
+    mesh = steps.create_mesh()
+    model, state, step = steps.restore_for_inference(config, workdir, mesh)
+    eval_step = steps.make_eval_step(model, mesh)
     batch = int(config.eval_batch_size)
     padded = -len(x) % batch
     xs = np.concatenate([x, np.zeros((padded,) + x.shape[1:], x.dtype)]) if padded else x
-    logits = np.concatenate([np.asarray(trainer.eval_step(state, trainer.global_batch({"x": xs[i: i + batch]})["x"]))
+    logits = np.concatenate([np.asarray(eval_step(state, steps.global_batch({"x": xs[i: i + batch]}, mesh)["x"]))
                              for i in range(0, len(xs), batch)])[: len(x)]
     classes = class_names(config)
     probs = np.exp(logits - logits.max(-1, keepdims=True))

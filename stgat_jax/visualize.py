@@ -315,8 +315,8 @@ def visualize(config: ml_collections.ConfigDict, workdir: str | os.PathLike, inp
         person = pick_person(positions)
     if person >= len(x):
         raise ValueError(f'person={person} but the sample has {len(x)} person slot(s)')
-    trainer, state, step = steps.restore_for_inference(config, workdir)
-    apply = jax.jit(functools.partial(trainer.model.apply, train=False))
+    model, state, step = steps.restore_for_inference(config, workdir)
+    apply = jax.jit(functools.partial(model.apply, train=False))
     logits, aux = apply({'params': state.params, 'batch_stats': state.batch_stats}, jnp.asarray(x[None]))
     probs = np.asarray(jax.nn.softmax(logits[0]))
     predicted = int(np.argmax(probs))
@@ -408,8 +408,8 @@ def summarize(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
 
     from stgat_jax import steps
 
-    trainer, state, _ = steps.restore_for_inference(config, workdir)
-    apply = jax.jit(functools.partial(trainer.model.apply, train=False))
+    model, state, _ = steps.restore_for_inference(config, workdir)
+    apply = jax.jit(functools.partial(model.apply, train=False))
     variables = {'params': state.params, 'batch_stats': state.batch_stats}
     rows: dict[int, dict[str, dict[str, list]]] = {}
     for start in range(0, len(files), batch_size):
