@@ -102,7 +102,7 @@ def write_results(results: dict[str, Any], workdir: str) -> None:
 
 
 def plot_confusion(cm: np.ndarray, names: list[str], path: str, title: str) -> None:
-    import matplotlib
+    import matplotlib  # Slow to import; only drawing needs it.
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -21,6 +21,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from data_prep import builders, kinetics, ntu, nw_ucla, uestc
 from stgat_jax import input_pipeline, steps
 
 log = logging.getLogger(__name__)
@@ -32,16 +33,10 @@ def class_names(config: ml_collections.ConfigDict) -> list[str]:
     """Class names of the configured dataset, without needing prepared records."""
     name = config.dataset.name
     if name in ("ntu60", "ntu120", "synthetic"):
-        from data_prep import builders
-
         return list(builders.NTU_FAMILIES[name].class_names())
     if name.startswith("kinetics"):
-        from data_prep import kinetics
-
         return list(kinetics.action_names())
     if name == "nw_ucla":
-        from data_prep import nw_ucla
-
         return list(nw_ucla.ACTION_NAMES)
     return [f"class {i}" for i in range(config.dataset.num_classes)]
 
@@ -56,14 +51,7 @@ def load_raw(path: pathlib.Path, dataset: str = "") -> np.ndarray:
         kind = "nw_ucla"
     if kind is None:
         raise ValueError(f"{path}: unknown input type; expected one of {sorted(RAW_SUFFIXES)} or .npy")
-    if kind == "ntu":
-        from data_prep import ntu as reader
-    elif kind == "kinetics":
-        from data_prep import kinetics as reader
-    elif kind == "nw_ucla":
-        from data_prep import nw_ucla as reader
-    else:
-        from data_prep import uestc as reader
+    reader = {"ntu": ntu, "kinetics": kinetics, "nw_ucla": nw_ucla, "uestc": uestc}[kind]
     return reader.load_sample(path)
 
 
