@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 @flax.struct.dataclass
 class TrainState:
+    """What a checkpoint holds of a run: step, params, BatchNorm statistics, optimizer state, RNG."""
     step: jax.Array
     params: Any
     batch_stats: Any
@@ -81,7 +82,7 @@ def create_optimizer(optim: ml_collections.ConfigDict, lr_fn: Callable) -> optax
     return optax.chain(optax.add_decayed_weights(float(optim.weight_decay)), base)
 
 
-# --- Mesh, shardings and model ------------------------------------------------------------------
+# --- Mesh, shardings and model -----------------------------------------------------------------
 
 def create_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
     """A ``('data',)`` mesh over `devices` (default: every device of every process).
@@ -119,7 +120,7 @@ def create_model(config: ml_collections.ConfigDict, mesh: Mesh) -> nn.Module:
     return models.build_model(config, platform=mesh.devices.flat[0].platform)
 
 
-# --- State and steps ---------------------------------------------------------------------------
+# --- State and steps (pure functions) ----------------------------------------------------------
 
 def input_shape(config: ml_collections.ConfigDict, batch: int) -> tuple[int, ...]:
     d = config.dataset
@@ -166,6 +167,8 @@ def eval_step(state: TrainState | EvalState, x: jax.Array, *, model) -> jax.Arra
     return model.apply({"params": state.params, "batch_stats": state.batch_stats}, x,
                        train=False)[0].astype(jnp.float32)
 
+
+# --- On a mesh: states, batches, jitted steps, restoring ---------------------------------------
 
 def _placed(tree: Any, mesh: Mesh) -> Any:
     """Shape/dtype structs of `tree`, replicated over the mesh: targets for restoring and compiling."""

@@ -68,6 +68,21 @@ def _check_finite(loss: float, done: int, manager, last_good_step: int | None, w
         raise FloatingPointError(f"non-finite loss {loss} at step {done}; stopping: {where}")
 
 
+def _report_train(writer: reporting.MetricsWriter, metrics: dict[str, Any], lr: float, rate: float,
+                  done: int, num_steps: int, steps_per_epoch: int, batch_size: int) -> None:
+    """A log line with the rate and ETA, and a metrics record, of the train step `done`."""
+    log.info("step %d/%d (epoch %.2f) loss %.4f acc %.3f lr %.4g | %.2f steps/s, %.1f samples/s, ETA %s",
+             done, num_steps, done / steps_per_epoch, metrics["loss"], metrics["accuracy"], lr, rate,
+             rate * batch_size, _format_seconds((num_steps - done) / max(rate, 1e-9)))
+    writer.write({"step": done, "epoch": done / steps_per_epoch, "lr": lr, "steps_per_second": rate,
+                  **{f"train_{k}": float(v) for k, v in metrics.items()}})
+
+
+def _report_test(writer: reporting.MetricsWriter, test: dict[str, float], done: int, steps_per_epoch: int) -> None:
+    log.info("step %d: test top-1 %.4f, top-5 %.4f, loss %.4f", done, test["top1"], test["top5"], test["loss"])
+    writer.write({"step": done, "epoch": done / steps_per_epoch, **{f"test_{k}": v for k, v in test.items()}})
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     """Trains (resuming from WORKDIR if a checkpoint is there), then evaluates on the test split.
 
@@ -126,24 +141,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                 metrics = jax.device_get(metrics)
                 _check_finite(metrics["loss"], done, manager, last_good_step, workdir)
             if is_log:
-                rate = (done - last_log[0]) / max(time.time() - last_log[1], 1e-9)
-                last_log = (done, time.time())
-                lr = float(lr_fn(step))
-                log.info("step %d/%d (epoch %.2f) loss %.4f acc %.3f lr %.4g | %.2f steps/s, %.1f samples/s, "
-                         "ETA %s", done, num_steps, done / steps_per_epoch, metrics["loss"],
-                         metrics["accuracy"], lr, rate, rate * config.batch_size,
-                         _format_seconds((num_steps - done) / max(rate, 1e-9)))
-                writer.write({"step": done, "epoch": done / steps_per_epoch, "lr": lr, "steps_per_second": rate,
-                              **{f"train_{k}": float(v) for k, v in metrics.items()}})
+                now = time.time()
+                rate, last_log = (done - last_log[0]) / max(now - last_log[1], 1e-9), (done, now)
+                _report_train(writer, metrics, float(lr_fn(step)), rate, done, num_steps, steps_per_epoch,
+                              config.batch_size)
             if is_save:
                 checkpoints.save(manager, done, state, train_iter, force=True)
                 last_good_step = done
             if is_eval:
                 test = evaluate.test_metrics(eval_step, mesh, state, test_src, config)
-                log.info("step %d: test top-1 %.4f, top-5 %.4f, loss %.4f", done, test["top1"], test["top5"],
-                         test["loss"])
-                writer.write({"step": done, "epoch": done / steps_per_epoch,
-                              **{f"test_{k}": v for k, v in test.items()}})
+                _report_test(writer, test, done, steps_per_epoch)
                 checkpoints.save(best_manager, done, state, metrics={"top1": test["top1"]}, force=True)
             if stop:
                 manager.wait_until_finished()
