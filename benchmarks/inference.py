@@ -24,7 +24,7 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
-from stgat_jax import export, models, train
+from stgat_jax import export, models, steps
 
 config_flags.DEFINE_config_file("config", "configs/ntu60_xsub.py", "Config file.", lock_config=True)
 flags.DEFINE_list("batch_sizes", ["1", "16"], "Batch sizes.")
@@ -80,7 +80,7 @@ def main(argv):
     del argv
     config = FLAGS.config
     model = models.build_model(config)
-    shape = train.input_shape(config, 1)
+    shape = steps.input_shape(config, 1)
     variables = jax.jit(lambda: model.init(jax.random.PRNGKey(0), jnp.zeros(shape), train=False))()
     forward = export.forward_fn(model, variables["params"], variables.get("batch_stats", {}))
     dims = ["N"] + list(shape[1:])

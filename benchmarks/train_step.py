@@ -49,16 +49,18 @@ def _timed(fn, n: int) -> float:
 def run_case(config, dtype: str, batch_size: int, num_steps: int, eval_steps: int) -> dict:
     config.model.dtype = dtype
     config.batch_size = config.eval_batch_size = batch_size
-    trainer = steps.Trainer(config, steps_per_epoch=100)
-    state = trainer.init_state(0)
+    mesh = steps.create_mesh()
+    model = steps.create_model(config, mesh)
+    tx = steps.create_optimizer(config.optim, steps.create_learning_rate_fn(config.optim, 100))
+    state = steps.init_state(model, tx, config, mesh, 0)
     rng = np.random.default_rng(0)
     shape = steps.input_shape(config, batch_size)
-    batch = trainer.global_batch({
+    batch = steps.global_batch({
         "x": rng.normal(size=shape).astype(np.float32),
-        "label": rng.integers(0, config.dataset.num_classes, size=batch_size).astype(np.int32)})
+        "label": rng.integers(0, config.dataset.num_classes, size=batch_size).astype(np.int32)}, mesh)
 
     t = time.perf_counter()
-    compiled = trainer.train_step.lower(state, batch).compile()
+    compiled = steps.make_train_step(model, tx, mesh).lower(state, batch).compile()
     compile_s = time.perf_counter() - t
     train_cost = costs.step_costs(compiled, jax.device_count(), batch_size)
     state, _ = compiled(state, batch)  # warm-up
@@ -72,7 +74,7 @@ def run_case(config, dtype: str, batch_size: int, num_steps: int, eval_steps: in
 
     train_s = _timed(one_step, num_steps)
 
-    eval_compiled = trainer.eval_step.lower(state, batch["x"]).compile()
+    eval_compiled = steps.make_eval_step(model, mesh).lower(state, batch["x"]).compile()
     eval_cost = costs.step_costs(eval_compiled, jax.device_count(), batch_size)
     jax.block_until_ready(eval_compiled(state, batch["x"]))
     eval_s = _timed(lambda: eval_compiled(state, batch["x"]), eval_steps)

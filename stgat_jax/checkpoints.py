@@ -12,7 +12,6 @@ import os
 from typing import Any
 
 import grain
-import jax
 import orbax.checkpoint as ocp
 
 log = logging.getLogger(__name__)
@@ -46,18 +45,13 @@ def save(manager: ocp.CheckpointManager, step: int, state: Any, data_iterator=No
     return manager.save(step, args=ocp.args.Composite(**items), metrics=metrics, force=force)
 
 
-def abstract_like(state: Any) -> Any:
-    """Shape/dtype/sharding structs of `state`, for restoring into the same layout."""
-    return jax.tree.map(
-        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=getattr(x, "sharding", None)), state)
-
-
 def restore(manager: ocp.CheckpointManager, abstract_state: Any, data_iterator=None,
-            step: int | None = None) -> tuple[Any, int] | None:
+            step: int | None = None, partial: bool = False) -> tuple[Any, int] | None:
     """Restores the given step, or the latest readable one; None when there is no checkpoint.
 
     When no step is asked for and the latest checkpoint cannot be read (corrupt or partial), it
-    warns and falls back to the one before it.
+    warns and falls back to the one before it. With `partial`, only the entries `abstract_state`
+    names are read (an `EvalState` from a checkpoint of a whole TrainState).
     """
     steps = sorted(manager.all_steps(), reverse=True)
     if step is not None:
@@ -65,8 +59,14 @@ def restore(manager: ocp.CheckpointManager, abstract_state: Any, data_iterator=N
             raise FileNotFoundError(f"no checkpoint at step {step} in {manager.directory}; "
                                     f"available steps: {sorted(steps)}")
         steps = [step]
+    if partial:
+        state_args = ocp.args.PyTreeRestore(
+            abstract_state, restore_args=ocp.checkpoint_utils.construct_restore_args(abstract_state),
+            partial_restore=True)
+    else:
+        state_args = ocp.args.StandardRestore(abstract_state)
     for i, s in enumerate(steps):
-        items = {"state": ocp.args.StandardRestore(abstract_state)}
+        items = {"state": state_args}
         if data_iterator is not None:
             if os.path.isdir(os.path.join(str(manager.directory), str(s), "data")):
                 items["data"] = grain.checkpoint.CheckpointRestore(data_iterator)

@@ -6,15 +6,16 @@ r"""Compile a config's train and eval steps for a TPU topology, from any machine
         --config.model.dtype=bfloat16 --max_batch
     python -m stgat_jax.compile --config=configs/default.py --topology=local
 
-Compiles the trainer's own jitted steps (`steps.Trainer`, the program training runs) for the
-devices of `--topology`: any topology name libtpu takes (``v4:2x2x2``, ``v5e:4x4``, ``v5p:2x2x2``,
-``v6e:4x4``, ...; ``--num_slices`` for multi-slice), or ``local`` for this process's devices. No
-TPU is needed: the devices of a topology description are enough to compile for them. Per step it
-prints parameters, GFLOPs and HBM traffic per sample (and XLA's bytes accessed), per-chip memory (arguments, temp,
-peak) against the chip's HBM, collectives by kind and a roofline estimate of the step time,
-samples/s per chip and MFU (`stgat_jax.costs`, with the table of chip peaks). With
-``--max_batch`` it searches the largest global batch whose train step the compiler accepts (it
-answers RESOURCE_EXHAUSTED when the step does not fit the chip's HBM).
+Compiles the trainer's own jitted steps (`steps.make_train_step`, `steps.make_eval_step`: the
+program training runs) for the devices of `--topology`: any topology name libtpu takes
+(``v4:2x2x2``, ``v5e:4x4``, ``v5p:2x2x2``, ``v6e:4x4``, ...; ``--num_slices`` for multi-slice), or
+``local`` for this process's devices. No TPU is needed: the devices of a topology description
+are enough to compile for them. Per step it prints parameters, GFLOPs and HBM traffic per sample
+(and XLA's bytes accessed), per-chip memory (arguments, temp, peak) against the chip's HBM,
+collectives by kind and a roofline estimate of the step time, samples/s per chip and MFU
+(`stgat_jax.costs`, with the table of chip peaks). With ``--max_batch`` it searches the largest
+global batch whose train step the compiler accepts (it answers RESOURCE_EXHAUSTED when the step
+does not fit the chip's HBM).
 
 Output: one JSON line per step (prefixed ``{"step": ...``) for scripts, then a table for people.
 ``--config.KEY=VALUE`` overrides any config field, as in ``main.py``.
@@ -84,15 +85,19 @@ def topology_devices(topology: str, num_slices: int = 1) -> list[jax.Device]:
 
 
 def lower_steps(config: ml_collections.ConfigDict, devices: Sequence[jax.Device],
-                batch_size: int) -> tuple[steps.Trainer, dict[str, Any]]:
-    """The trainer for `devices` and its train and eval steps lowered for a global batch."""
+                batch_size: int) -> tuple[Any, Any, dict[str, Any]]:
+    """The model for `devices`, the shapes of its train state, and the train and eval steps
+    training builds, lowered for a global batch."""
     config = config.copy_and_resolve_references()
     with config.unlocked():
         config.batch_size = config.eval_batch_size = batch_size
-    trainer = steps.Trainer(config, steps_per_epoch=1, devices=devices)
-    state, batch = trainer.abstract_state(), trainer.abstract_batch(batch_size)
-    return trainer, {"train": trainer.train_step.lower(state, batch),
-                     "eval": trainer.eval_step.lower(state, batch["x"])}
+    mesh = steps.create_mesh(devices)
+    model = steps.create_model(config, mesh)
+    # The schedule's steps per epoch is a constant of the LR; it does not change what a step costs.
+    tx = steps.create_optimizer(config.optim, steps.create_learning_rate_fn(config.optim, 1))
+    state, batch = steps.abstract_state(model, tx, config, mesh), steps.abstract_batch(config, batch_size, mesh)
+    return model, state, {"train": steps.make_train_step(model, tx, mesh).lower(state, batch),
+                          "eval": steps.make_eval_step(model, mesh).lower(state, batch["x"])}
 
 
 def _compile(lowered):
@@ -108,29 +113,29 @@ def compile_and_cost(config: ml_collections.ConfigDict, devices: Sequence[jax.De
                      batch_size: int, step_names: Sequence[str] = ("train", "eval")) -> list[dict[str, Any]]:
     """One dict per step: what it costs on `devices` at `batch_size` (`costs.step_costs`), the
     roofline on their chip where the table has it, parameters and compile time."""
-    trainer, lowered = lower_steps(config, devices, batch_size)
-    params = sum(x.size for x in jax.tree.leaves(trainer.abstract_state().params))
+    model, state, lowered = lower_steps(config, devices, batch_size)
+    params = sum(x.size for x in jax.tree.leaves(state.params))
     chip = costs.chip_of(devices[0])
     num = len(devices)
     rows = []
     for name in step_names:
         t = time.perf_counter()
         compiled = _compile(lowered[name])
-        row = {"step": name, "config": trainer.config.dataset.benchmark, "model": trainer.config.model.name,
-               "dtype": trainer.config.model.dtype, "conv_impl": getattr(trainer.model, "conv_impl", None),
+        row = {"step": name, "config": config.dataset.benchmark, "model": config.model.name,
+               "dtype": config.model.dtype, "conv_impl": getattr(model, "conv_impl", None),
                "devices": num, "device_kind": devices[0].device_kind, "platform": devices[0].platform,
                "global_batch": batch_size, "batch_per_device": batch_size // num, "params": int(params),
                "compile_s": round(time.perf_counter() - t, 1),
                **costs.step_costs(compiled, num, batch_size)}
         if chip is not None:
-            row["roofline"] = costs.roofline(row, chip, trainer.config.model.dtype, batch_size // num)
+            row["roofline"] = costs.roofline(row, chip, config.model.dtype, batch_size // num)
         rows.append(row)
     return rows
 
 
 def fits(config: ml_collections.ConfigDict, devices: Sequence[jax.Device], batch_size: int) -> bool:
     """Whether the compiler accepts the train step at `batch_size` (False on RESOURCE_EXHAUSTED)."""
-    _, lowered = lower_steps(config, devices, batch_size)
+    _, _, lowered = lower_steps(config, devices, batch_size)
     try:
         _compile(lowered["train"])
     except OutOfMemory:

@@ -33,18 +33,19 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import jax
+import jax.numpy as jnp
+import ml_collections
 import numpy as np
+from absl import flags
+from ml_collections import config_flags
 
-from stgat_jax import errors, official_names
-
-if TYPE_CHECKING:
-    import ml_collections
-    from absl import flags
-
-    from stgat_jax.models.stgat import STGAT
-    from stgat_jax.steps import TrainState
+from stgat_jax import checkpoints, errors, graphs, official_names, steps
+from stgat_jax.models import stgat
+from stgat_jax.models.stgat import STGAT
+from stgat_jax.steps import TrainState
 
 DATA_PARALLEL_PREFIX = 'module.'
 # Keys under which torch.save'd dicts hold the state dict.
@@ -115,10 +116,6 @@ def ignored_buffer_names(model: STGAT) -> set[str]:
 
 def _abstract_variables(model: STGAT) -> dict[str, Any]:
     """Shapes of `model`'s variables, without computing anything."""
-    import jax
-    import jax.numpy as jnp
-
-    from stgat_jax import graphs
 
     shape = (1, 1, model.num_frames, graphs.NUM_NODES[model.graph], model.in_channels)
     return jax.eval_shape(
@@ -153,8 +150,6 @@ def load_official_state_dict(state_dict: Mapping[str, np.ndarray],
       ValueError: one error listing every unknown key, every missing key and every tensor whose
         shape is not the one `model` needs (with both shapes).
     """
-    from stgat_jax.models import stgat
-
     if not isinstance(model, stgat.STGAT):
         raise TypeError(f'official weights exist only for STGAT models, got {type(model).__name__}')
     if tuple(getattr(model, 'csta_blocks', ())):
@@ -199,8 +194,6 @@ def load_official_state_dict(state_dict: Mapping[str, np.ndarray],
             lines.append(f'  wrong shapes ({len(wrong)}): {"; ".join(wrong)}')
         raise ValueError('\n'.join(lines))
 
-    import jax
-
     for collection in ('params', 'batch_stats'):
         want = jax.tree_util.tree_structure(abstract.get(collection, {}))
         have = jax.tree_util.tree_structure(variables[collection])
@@ -240,7 +233,7 @@ def read_official_file(path: str | os.PathLike) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as data:
             return {key: data[key] for key in data.files}
     try:
-        import torch
+        import torch  # Deferred on purpose: PyTorch is needed only for torch.save files.
     except ImportError as e:
         raise ImportError(
             f'reading {path} (a torch.save file) needs PyTorch: pip install torch, or convert it to '
@@ -262,7 +255,7 @@ def convert_to_checkpoint(state_dict: Mapping[str, np.ndarray], config: ml_colle
     """Converts `state_dict` for the model of `config` and saves it as step 0 in `workdir`.
 
     The saved :class:`stgat_jax.steps.TrainState` has the converted params and batch statistics,
-    step 0, and the optimizer state and RNG of ``Trainer(config, 1).init_state(0)`` (the
+    step 0, and the optimizer state and RNG of a new state (``steps.init_state`` with seed 0; the
     optimizer state does not depend on the parameter values: momentum buffers are zero).
 
     Returns:
@@ -272,21 +265,18 @@ def convert_to_checkpoint(state_dict: Mapping[str, np.ndarray], config: ml_colle
       FileExistsError: `workdir` already holds checkpoints.
       ValueError: see :func:`load_official_state_dict`.
     """
-    import jax
-    import jax.numpy as jnp
-
-    from stgat_jax import checkpoints, steps
-
     directory = checkpoints.checkpoint_dir(workdir)
     if os.path.isdir(directory) and os.listdir(directory):
         raise FileExistsError(f'{directory} already holds checkpoints; convert into an empty workdir')
-    trainer = steps.Trainer(config, 1)
-    params, batch_stats = load_official_state_dict(state_dict, trainer.model)
-    state = trainer.init_state(0)
-    state = state.replace(
-        step=jax.device_put(jnp.zeros((), jnp.int32), trainer.replicated),
-        params=jax.device_put(params, trainer.replicated),
-        batch_stats=jax.device_put(batch_stats, trainer.replicated),
+    mesh = steps.create_mesh()
+    model = steps.create_model(config, mesh)
+    tx = steps.create_optimizer(config.optim, steps.create_learning_rate_fn(config.optim, 1))
+    params, batch_stats = load_official_state_dict(state_dict, model)
+    replicated = steps.replicated(mesh)
+    state = steps.init_state(model, tx, config, mesh, 0).replace(
+        step=jax.device_put(jnp.zeros((), jnp.int32), replicated),
+        params=jax.device_put(params, replicated),
+        batch_stats=jax.device_put(batch_stats, replicated),
     )
     manager = checkpoints.create_manager(workdir, max_to_keep=None, async_save=False)
     checkpoints.save(manager, 0, state, force=True)
@@ -300,9 +290,6 @@ def _flag_values(argv: Sequence[str]) -> flags.FlagValues:
 
     ``--config.KEY=VALUE`` overrides are found in `argv` when the config flag is defined.
     """
-    from absl import flags
-    from ml_collections import config_flags
-
     fv = flags.FlagValues()
     flags.DEFINE_string('official', None, 'Official state dict: .pt/.pth/.state (torch.save) or .npz.',
                         flag_values=fv)
@@ -318,9 +305,6 @@ def _flag_values(argv: Sequence[str]) -> flags.FlagValues:
 
 def main(argv: Sequence[str] | None = None) -> TrainState:
     """Command-line entry point; `argv` includes the program name. Returns the saved TrainState."""
-    import jax
-
-    from stgat_jax import checkpoints
 
     argv = list(sys.argv if argv is None else argv)
     fv = _flag_values(argv)
@@ -328,8 +312,6 @@ def main(argv: Sequence[str] | None = None) -> TrainState:
     state_dict = read_official_file(fv.official)
     state = convert_to_checkpoint(state_dict, fv.config, fv.workdir)
     count = sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(state.params))
-    from ml_collections import config_flags
-
     config_arg = config_flags.get_config_filename(fv['config'])
     print(f'read {len(state_dict)} tensors from {fv.official}; wrote {count:,} parameters to '
           f'{os.path.join(checkpoints.checkpoint_dir(fv.workdir), "0")}')
@@ -338,7 +320,5 @@ def main(argv: Sequence[str] | None = None) -> TrainState:
 
 
 if __name__ == '__main__':
-    from absl import flags as _flags
-
-    with errors.one_line('--traceback' in sys.argv[1:], also=(_flags.Error, ImportError)):
+    with errors.one_line('--traceback' in sys.argv[1:], also=(flags.Error, ImportError)):
         main()

@@ -11,6 +11,7 @@ extra or relabelled sample is an error that names it.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 from typing import Sequence
@@ -79,8 +80,6 @@ def ensemble(workdirs: Sequence[str], weights: Sequence[float] | None = None,
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    import argparse
-
     parser = argparse.ArgumentParser(description="Fuse the test scores of several runs by sample name.")
     parser.add_argument("workdirs", nargs="+")
     parser.add_argument("--weights", default="", help="comma-separated, one per run (default all 1)")

@@ -16,6 +16,8 @@ import contextlib
 import sys
 from typing import Iterator
 
+from absl import flags
+
 INPUT_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, KeyError)
 TRACEBACK_HELP = "show the full traceback of an error instead of one line"
 _MAX_CHARS = 2000
@@ -66,8 +68,6 @@ def add_traceback_flag(parser) -> None:
 
 def define_traceback_flag(flag_values=None) -> None:
     """Defines ``--traceback`` among absl flags (the global ones by default), once."""
-    from absl import flags
-
     flag_values = flags.FLAGS if flag_values is None else flag_values
     if "traceback" not in flag_values:
         flags.DEFINE_bool("traceback", False, TRACEBACK_HELP, flag_values=flag_values)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import ml_collections
@@ -48,8 +48,12 @@ def compute_metrics(logits: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
             "confusion": cm}
 
 
-def predict_logits(trainer, state, source, config: ml_collections.ConfigDict) -> tuple[np.ndarray, np.ndarray]:
-    """Logits and labels of every sample of `source`, in source order, on every process."""
+def predict_logits(eval_step: Callable, mesh: jax.sharding.Mesh, state, source,
+                   config: ml_collections.ConfigDict) -> tuple[np.ndarray, np.ndarray]:
+    """Logits and labels of every sample of `source`, in source order, on every process.
+
+    `eval_step` (`steps.make_eval_step`) maps (state, global batch on `mesh`) to logits.
+    """
     num = len(source)
     out_logits, out_labels = [], []
     total = input_pipeline.num_eval_batches(source, config)
@@ -57,9 +61,9 @@ def predict_logits(trainer, state, source, config: ml_collections.ConfigDict) ->
             source, config, jax.process_index(), jax.process_count())):
         x = batch["x"]
         clips = x.shape[1] if x.ndim == 6 else 1  # multi-clip testing: (B, clips, M, T, V, C)
-        g = trainer.global_batch({"x": x.reshape((-1,) + x.shape[-4:]), "label": batch["label"],
-                                  "index": batch["index"]})
-        logits = trainer.eval_step(state, g["x"])
+        g = steps.global_batch({"x": x.reshape((-1,) + x.shape[-4:]), "label": batch["label"],
+                                "index": batch["index"]}, mesh)
+        logits = eval_step(state, g["x"])
         if clips > 1:
             logits = logits.reshape(-1, clips, logits.shape[-1]).mean(axis=1)
         gathered = multihost_utils.process_allgather(
@@ -78,9 +82,10 @@ def predict_logits(trainer, state, source, config: ml_collections.ConfigDict) ->
     return logits, labels
 
 
-def test_metrics(trainer, state, source, config: ml_collections.ConfigDict) -> dict[str, float]:
+def test_metrics(eval_step: Callable, mesh: jax.sharding.Mesh, state, source,
+                 config: ml_collections.ConfigDict) -> dict[str, float]:
     """Top-1, top-5, mean-class accuracy and mean loss on `source`, without writing files."""
-    logits, labels = predict_logits(trainer, state, source, config)
+    logits, labels = predict_logits(eval_step, mesh, state, source, config)
     metrics = compute_metrics(logits, labels)
     metrics.pop("confusion")
     shifted = logits - logits.max(-1, keepdims=True)
@@ -97,7 +102,7 @@ def write_results(results: dict[str, Any], workdir: str) -> None:
 
 
 def plot_confusion(cm: np.ndarray, names: list[str], path: str, title: str) -> None:
-    import matplotlib
+    import matplotlib  # Slow to import; only drawing needs it.
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -125,10 +130,10 @@ def plot_confusion(cm: np.ndarray, names: list[str], path: str, title: str) -> N
     plt.close(fig)
 
 
-def evaluate_and_write(trainer, state, source, config: ml_collections.ConfigDict, workdir: str,
-                       split: str = "test") -> dict[str, Any]:
+def evaluate_and_write(eval_step: Callable, mesh: jax.sharding.Mesh, state, source,
+                       config: ml_collections.ConfigDict, workdir: str, split: str = "test") -> dict[str, Any]:
     """Evaluates `state` on `source` and writes results, scores and the confusion matrix."""
-    logits, labels = predict_logits(trainer, state, source, config)
+    logits, labels = predict_logits(eval_step, mesh, state, source, config)
     metrics = compute_metrics(logits, labels)
     cm = metrics.pop("confusion")
     results = {**metrics, "step": int(state.step), "split": split,
@@ -152,5 +157,7 @@ def evaluate_and_write(trainer, state, source, config: ml_collections.ConfigDict
 def evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     """Restores a checkpoint from WORKDIR and evaluates it on the test split."""
     test_src = input_pipeline.data_source(config, config.dataset.test_split)
-    trainer, state, _ = steps.restore_for_inference(config, workdir)
-    return evaluate_and_write(trainer, state, test_src, config, workdir, split=config.dataset.test_split)
+    mesh = steps.create_mesh()
+    model, state, _ = steps.restore_for_inference(config, workdir, mesh)
+    return evaluate_and_write(steps.make_eval_step(model, mesh), mesh, state, test_src, config, workdir,
+                              split=config.dataset.test_split)

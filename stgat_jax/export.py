@@ -31,14 +31,17 @@ import logging
 import math
 import os
 import re
+import sys
 from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from absl import app, flags
+from ml_collections import config_flags
 
-from stgat_jax import graphs, models, predict
+from stgat_jax import graphs, models, predict, reporting, steps
 
 log = logging.getLogger(__name__)
 
@@ -164,23 +167,23 @@ def preprocessing(config: ml_collections.ConfigDict) -> dict[str, Any]:
     kind = "ntu" if d.name in ("ntu60", "ntu120", "synthetic") else (
         "kinetics" if d.name.startswith("kinetics") else "uestc")
     source, target = graphs.bone_source_target(d.graph)
-    steps = [
+    recipe = [
         f"read the raw file with {READERS[kind]}(path): (C, T, V, M) float32 after the dataset's body "
         "selection and normalisation (no further normalisation is applied)",
         f"transpose to (T, M, V, C); keep the first {int(d.num_persons)} persons (pad with zeros) and the "
         f"first {int(data.channels)} channels",
     ]
     if data.stream.startswith("bone"):
-        steps.append("bone: out[:, :, bone_target] = x[:, :, bone_target] - x[:, :, bone_source], zero elsewhere")
+        recipe.append("bone: out[:, :, bone_target] = x[:, :, bone_target] - x[:, :, bone_source], zero elsewhere")
     if data.stream.endswith("motion"):
-        steps.append("motion: x = x[::motion_skip]; out[t] = x[t + 1] - x[t], the last frame zero")
+        recipe.append("motion: x = x[::motion_skip]; out[t] = x[t + 1] - x[t], the last frame zero")
     if data.sampling == "resample_crop":
-        steps.append("frames: x[(arange(resample_frames) * T) // resample_frames], then the centre "
-                     "window_frames of them, from (resample_frames - window_frames) // 2")
+        recipe.append("frames: x[(arange(resample_frames) * T) // resample_frames], then the centre "
+                      "window_frames of them, from (resample_frames - window_frames) // 2")
     else:
-        steps.append("frames: L = max(1, round(T * test_crop_ratio)) frames from (T - L) // 2, linearly "
-                     "resized to window_frames (positions (i + 0.5) * L / window_frames - 0.5, clipped)")
-    steps.append("transpose to (M, T, V, C) and stack samples: x is (N, M, T, V, C)")
+        recipe.append("frames: L = max(1, round(T * test_crop_ratio)) frames from (T - L) // 2, linearly "
+                      "resized to window_frames (positions (i + 0.5) * L / window_frames - 0.5, clipped)")
+    recipe.append("transpose to (M, T, V, C) and stack samples: x is (N, M, T, V, C)")
     return {
         "reader": READERS[kind], "dataset": d.name, "benchmark": d.benchmark, "graph": d.graph,
         "num_persons": int(d.num_persons), "num_joints": int(d.num_joints), "channels": int(data.channels),
@@ -188,7 +191,7 @@ def preprocessing(config: ml_collections.ConfigDict) -> dict[str, Any]:
         "bone_source": [int(i) for i in source], "bone_target": [int(i) for i in target],
         "sampling": data.sampling, "resample_frames": int(data.resample_frames),
         "window_frames": int(data.window_frames), "test_crop_ratio": float(data.test_crop_ratio),
-        "steps": steps,
+        "steps": recipe,
     }
 
 
@@ -273,25 +276,19 @@ def export_model(config: ml_collections.ConfigDict, model, params: Any, batch_st
 
 def export(config: ml_collections.ConfigDict, workdir: str, fmt: str, output: str | None = None) -> dict[str, Any]:
     """Restores WORKDIR's checkpoint and exports its eval-mode model; returns the metadata."""
-    from stgat_jax import train
-
     if fmt not in FORMATS:
         raise ValueError(f"--format={fmt!r}; expected one of {sorted(FORMATS)}")
-    trainer, state, step = train.restore_for_inference(config, workdir)
+    model, state, step = steps.restore_for_inference(config, workdir)
     output = output or os.path.join(workdir, "export", "model" + FORMATS[fmt])
-    meta = export_model(config, trainer.model, state.params, state.batch_stats, fmt, output, step)
+    meta = export_model(config, model, state.params, state.batch_stats, fmt, output, step)
     log.info("exported step %d as %s to %s", step, fmt, output)
     return meta
 
 
 def main(argv: Sequence[str]) -> None:
     """Command-line entry: flags --config, --workdir, --format, --output."""
-    from absl import app, flags
-
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from stgat_jax import reporting
-
     reporting.quiet_library_logs()
     f = flags.FLAGS
     output = f.output or os.path.join(f.workdir, "export", "model" + FORMATS[f.format])
@@ -301,11 +298,6 @@ def main(argv: Sequence[str]) -> None:
 
 
 if __name__ == "__main__":
-    import sys
-
-    from absl import app, flags
-    from ml_collections import config_flags
-
     config_flags.DEFINE_config_file("config", None, "Config file, optionally with :options.", lock_config=True)
     flags.DEFINE_string("workdir", None, "Run folder whose checkpoint is exported.")
     flags.DEFINE_enum("format", None, sorted(FORMATS), "onnx (jax2onnx, for onnxruntime) or stablehlo (jax.export).")

@@ -16,13 +16,16 @@ motion from the sampled frames, as CTR-GCN computes them).
 from __future__ import annotations
 
 import math
-import os
 from typing import Any, Iterator
 
 import grain
+import jax
 import ml_collections
 import numpy as np
 import tensorflow_datasets as tfds
+
+from data_prep import prepare
+from stgat_jax import graphs
 
 STREAMS = ("joint", "bone", "joint_motion", "bone_motion")
 # 'resample_crop': the official STGAT sampling; 'crop_resize': HCN's crop-and-resize;
@@ -121,8 +124,6 @@ def stream_transform(x: np.ndarray, stream: str, graph: str = "ntu", motion_skip
     if stream not in STREAMS:
         raise ValueError(f"unknown stream {stream!r}; expected one of {STREAMS}")
     if stream.startswith("bone"):
-        from stgat_jax import graphs  # Only bone streams need the skeleton graph.
-
         x = graphs.bone_stream(x, graph)
     if stream.endswith("motion"):
         x = motion(x, motion_skip)
@@ -290,17 +291,8 @@ class EvalSample(_Sample, grain.transforms.Map):
 
 # --- Sources and loaders -----------------------------------------------------------------------
 
-def records_dir(config: ml_collections.ConfigDict) -> str:
-    """Where the records of the configured benchmark live (a TFDS version folder)."""
-    from data_prep import prepare
-
-    return str(prepare.builder_for(config.dataset.benchmark, config.dataset.data_dir).data_dir)
-
-
 def data_source(config: ml_collections.ConfigDict, split: str):
     """Random-access source of one split of the configured benchmark."""
-    from data_prep import prepare
-
     builder = prepare.builder_for(config.dataset.benchmark, config.dataset.data_dir)
     if not builder.is_prepared():
         raise FileNotFoundError(missing_data_message(config))
@@ -308,8 +300,6 @@ def data_source(config: ml_collections.ConfigDict, split: str):
 
 
 def missing_data_message(config: ml_collections.ConfigDict) -> str:
-    from data_prep import prepare
-
     return (f"No prepared records for benchmark {config.dataset.benchmark!r} under "
             f"{config.dataset.data_dir!r}. Prepare them once with:\n  "
             f"{prepare.prepare_command(config.dataset.benchmark, config.dataset.data_dir)}")
@@ -327,8 +317,6 @@ def create_train_loader(source, config: ml_collections.ConfigDict, seed: int,
     checkpointable Grain iterator (saved with the train state, so a resumed run continues with the
     same batches).
     """
-    import jax
-
     process_index = jax.process_index() if process_index is None else process_index
     process_count = jax.process_count() if process_count is None else process_count
     global_bs = int(config.batch_size)
@@ -387,11 +375,5 @@ def sample_names(source) -> list[str]:
 
 
 def class_names(config: ml_collections.ConfigDict) -> list[str]:
-    from data_prep import prepare
-
     builder = prepare.builder_for(config.dataset.benchmark, config.dataset.data_dir)
     return list(builder.info.features["label"].names)
-
-
-def default_num_workers() -> int:
-    return max(1, min(4, (os.cpu_count() or 1) - 1))

@@ -21,6 +21,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from data_prep import builders, kinetics, ntu, nw_ucla, uestc
 from stgat_jax import input_pipeline, steps
 
 log = logging.getLogger(__name__)
@@ -32,16 +33,10 @@ def class_names(config: ml_collections.ConfigDict) -> list[str]:
     """Class names of the configured dataset, without needing prepared records."""
     name = config.dataset.name
     if name in ("ntu60", "ntu120", "synthetic"):
-        from data_prep import builders
-
         return list(builders.NTU_FAMILIES[name].class_names())
     if name.startswith("kinetics"):
-        from data_prep import kinetics
-
         return list(kinetics.action_names())
     if name == "nw_ucla":
-        from data_prep import nw_ucla
-
         return list(nw_ucla.ACTION_NAMES)
     return [f"class {i}" for i in range(config.dataset.num_classes)]
 
@@ -56,14 +51,7 @@ def load_raw(path: pathlib.Path, dataset: str = "") -> np.ndarray:
         kind = "nw_ucla"
     if kind is None:
         raise ValueError(f"{path}: unknown input type; expected one of {sorted(RAW_SUFFIXES)} or .npy")
-    if kind == "ntu":
-        from data_prep import ntu as reader
-    elif kind == "kinetics":
-        from data_prep import kinetics as reader
-    elif kind == "nw_ucla":
-        from data_prep import nw_ucla as reader
-    else:
-        from data_prep import uestc as reader
+    reader = {"ntu": ntu, "kinetics": kinetics, "nw_ucla": nw_ucla, "uestc": uestc}[kind]
     return reader.load_sample(path)
 
 
@@ -104,11 +92,13 @@ def load_inputs(path: str, config: ml_collections.ConfigDict) -> tuple[list[str]
 def predict(config: ml_collections.ConfigDict, workdir: str, input_path: str, out: str | None = None) -> dict[str, Any]:
     """Logits and top-5 classes for every sample of `input_path`; writes them to an .npz."""
     names, x = load_inputs(input_path, config)
-    trainer, state, step = steps.restore_for_inference(config, workdir)
+    mesh = steps.create_mesh()
+    model, state, step = steps.restore_for_inference(config, workdir, mesh)
+    eval_step = steps.make_eval_step(model, mesh)
     batch = int(config.eval_batch_size)
     padded = -len(x) % batch
     xs = np.concatenate([x, np.zeros((padded,) + x.shape[1:], x.dtype)]) if padded else x
-    logits = np.concatenate([np.asarray(trainer.eval_step(state, trainer.global_batch({"x": xs[i: i + batch]})["x"]))
+    logits = np.concatenate([np.asarray(eval_step(state, steps.global_batch({"x": xs[i: i + batch]}, mesh)["x"]))
                              for i in range(0, len(xs), batch)])[: len(x)]
     classes = class_names(config)
     probs = np.exp(logits - logits.max(-1, keepdims=True))

@@ -11,6 +11,7 @@ import os
 from typing import Any
 
 import jax
+from absl import logging as absl_logging
 
 
 class _QuietLibraries(logging.Filter):
@@ -24,8 +25,6 @@ class _QuietLibraries(logging.Filter):
 
 def quiet_library_logs() -> None:
     """Filters Orbax's and TFDS's INFO lines from absl's log handler (call inside an absl main)."""
-    from absl import logging as absl_logging
-
     absl_logging.get_absl_handler().addFilter(_QuietLibraries())
 
 
@@ -37,7 +36,7 @@ class MetricsWriter:
         self.enabled = jax.process_index() == 0
         self._tb = None
         if self.enabled and tensorboard:
-            from tensorboardX import SummaryWriter
+            from tensorboardX import SummaryWriter  # Only when TensorBoard files are asked for.
 
             self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
 
@@ -71,7 +70,7 @@ def plot_curves(workdir: str, path: str | None = None) -> str | None:
     records = read_metrics(workdir)
     if not records or jax.process_index() != 0:
         return None
-    import matplotlib
+    import matplotlib  # Slow to import; only drawing needs it.
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

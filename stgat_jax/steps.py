@@ -1,15 +1,20 @@
 """The pieces every program that runs the model builds on: state, shapes, mesh, jitted steps.
 
 Training (`train.py`), evaluation and prediction, the benchmarks and ahead-of-time compilation
-(`compile.py`) all build their steps here, so they run one program. The global batch is sharded
-over a ``('data',)`` mesh of the given devices (default: all of them), params and optimizer state
-are replicated, and BatchNorm statistics are computed over the global batch (XLA inserts the
-cross-device reductions). The devices may be those of a TPU topology this process does not have
-(`jax.experimental.topologies`): the steps then lower and compile for it without running.
+(`compile.py`) all build their steps with these functions, so they run one program. The global
+batch is sharded over a ``('data',)`` mesh of the given devices (default: all of them), params and
+optimizer state are replicated, and BatchNorm statistics are computed over the global batch (XLA
+inserts the cross-device reductions). The devices may be those of a TPU topology this process does
+not have (`jax.experimental.topologies`): the steps then lower and compile for it without running.
+
+Training needs the optimizer (`create_optimizer`, whose schedule needs the steps per epoch);
+inference does not: `restore_for_inference` reads only the step, params and BatchNorm statistics
+(`EvalState`) of any checkpoint, whatever optimizer state it also holds.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from typing import Any, Callable
@@ -20,7 +25,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
-from jax.sharding import NamedSharding, PartitionSpec as P
+from flax import linen as nn
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from stgat_jax import checkpoints, host, models
 
@@ -29,11 +35,20 @@ log = logging.getLogger(__name__)
 
 @flax.struct.dataclass
 class TrainState:
+    """What a checkpoint holds of a run: step, params, BatchNorm statistics, optimizer state, RNG."""
     step: jax.Array
     params: Any
     batch_stats: Any
     opt_state: Any
     rng: jax.Array
+
+
+@flax.struct.dataclass
+class EvalState:
+    """The part of a TrainState that evaluation and prediction use."""
+    step: jax.Array
+    params: Any
+    batch_stats: Any
 
 
 # --- Optimisation ------------------------------------------------------------------------------
@@ -67,7 +82,45 @@ def create_optimizer(optim: ml_collections.ConfigDict, lr_fn: Callable) -> optax
     return optax.chain(optax.add_decayed_weights(float(optim.weight_decay)), base)
 
 
-# --- State and steps ---------------------------------------------------------------------------
+# --- Mesh, shardings and model -----------------------------------------------------------------
+
+def create_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
+    """A ``('data',)`` mesh over `devices` (default: every device of every process).
+
+    The devices may belong to another platform than the process's own, e.g. those of a TPU
+    topology description: steps built on the mesh then lower and compile for them (ahead of time).
+    """
+    devices = list(jax.devices() if devices is None else devices)
+    if devices[0].platform == "cpu":
+        host.keep_freed_memory()  # XLA's CPU buffers: no fresh pages every step
+    return jax.make_mesh((len(devices),), ("data",), devices=devices,
+                         axis_types=(jax.sharding.AxisType.Auto,))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    """Params, optimizer state and metrics: a full copy on every device."""
+    return NamedSharding(mesh, P())
+
+
+def batch_sharding(mesh: Mesh) -> NamedSharding:
+    """Batches: split along their first axis over the devices."""
+    return NamedSharding(mesh, P("data"))
+
+
+def create_model(config: ml_collections.ConfigDict, mesh: Mesh) -> nn.Module:
+    """The config's model, its layers picked for the platform of the mesh's devices.
+
+    Raises:
+      ValueError: a global batch size of the config does not split over the mesh's devices.
+    """
+    for name in ("batch_size", "eval_batch_size"):
+        if config[name] % mesh.size:
+            raise ValueError(f"config.{name}={config[name]} must be divisible by the device count "
+                             f"{mesh.size} (global batch, split over all devices)")
+    return models.build_model(config, platform=mesh.devices.flat[0].platform)
+
+
+# --- State and steps (pure functions) ----------------------------------------------------------
 
 def input_shape(config: ml_collections.ConfigDict, batch: int) -> tuple[int, ...]:
     d = config.dataset
@@ -109,78 +162,78 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], *, model, tx) -> 
     return new_state, metrics
 
 
-def eval_step(state: TrainState, x: jax.Array, *, model) -> jax.Array:
+def eval_step(state: TrainState | EvalState, x: jax.Array, *, model) -> jax.Array:
     """Float32 logits of a batch with the running BatchNorm statistics."""
     return model.apply({"params": state.params, "batch_stats": state.batch_stats}, x,
                        train=False)[0].astype(jnp.float32)
 
 
-class Trainer:
-    """The model, optimizer, mesh, shardings and jitted steps of a config on a list of devices.
+# --- On a mesh: states, batches, jitted steps, restoring ---------------------------------------
 
-    `devices` (default: all devices of this process's backend) may belong to another platform than
-    the process's own, e.g. the devices of a TPU topology description: the steps then lower and
-    compile for those devices (ahead of time) and the model picks its layers for their platform.
+def _placed(tree: Any, mesh: Mesh) -> Any:
+    """Shape/dtype structs of `tree`, replicated over the mesh: targets for restoring and compiling."""
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated(mesh)), tree)
+
+
+def init_state(model, tx, config: ml_collections.ConfigDict, mesh: Mesh, seed: int) -> TrainState:
+    """A new TrainState from `seed`, replicated over the mesh."""
+    init = jax.jit(functools.partial(create_train_state, model, tx, shape=input_shape(config, 1)),
+                   out_shardings=replicated(mesh))
+    return init(jax.random.PRNGKey(seed))
+
+
+def abstract_state(model, tx, config: ml_collections.ConfigDict, mesh: Mesh) -> TrainState:
+    """Shapes, dtypes and shardings of `init_state`'s result, nothing allocated."""
+    shapes = jax.eval_shape(functools.partial(create_train_state, model, tx, shape=input_shape(config, 1)),
+                            jax.random.PRNGKey(0))
+    return _placed(shapes, mesh)
+
+
+def abstract_eval_state(model, config: ml_collections.ConfigDict, mesh: Mesh) -> EvalState:
+    """Shapes, dtypes and shardings of the EvalState of `model`: no optimizer needed."""
+    x = jnp.zeros(input_shape(config, 1), jnp.float32)
+    variables = jax.eval_shape(lambda r: model.init({"params": r, "dropout": r}, x, train=False),
+                               jax.random.PRNGKey(0))
+    return _placed(EvalState(step=jax.ShapeDtypeStruct((), jnp.int32), params=variables["params"],
+                             batch_stats=variables.get("batch_stats", {})), mesh)
+
+
+def abstract_batch(config: ml_collections.ConfigDict, batch_size: int, mesh: Mesh) -> dict[str, jax.ShapeDtypeStruct]:
+    """Shapes, dtypes and shardings of a global train batch of `batch_size` samples."""
+    return {"x": jax.ShapeDtypeStruct(input_shape(config, batch_size), jnp.float32, sharding=batch_sharding(mesh)),
+            "label": jax.ShapeDtypeStruct((batch_size,), jnp.int32, sharding=batch_sharding(mesh))}
+
+
+def global_batch(local: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
+    """Assembles per-process batches into global arrays split over the mesh."""
+    return {k: jax.make_array_from_process_local_data(batch_sharding(mesh), np.asarray(v))
+            for k, v in local.items()}
+
+
+def make_train_step(model, tx, mesh: Mesh) -> Callable[[TrainState, dict], tuple[TrainState, dict]]:
+    """`train_step` jitted over the mesh: (state, global batch) -> (state, metrics); donates the state."""
+    return jax.jit(functools.partial(train_step, model=model, tx=tx),
+                   in_shardings=(replicated(mesh), batch_sharding(mesh)),
+                   out_shardings=(replicated(mesh), replicated(mesh)), donate_argnums=0)
+
+
+def make_eval_step(model, mesh: Mesh) -> Callable[[TrainState | EvalState, jax.Array], jax.Array]:
+    """`eval_step` jitted over the mesh: (state, global x) -> logits, split like the batch."""
+    return jax.jit(functools.partial(eval_step, model=model),
+                   in_shardings=(replicated(mesh), batch_sharding(mesh)), out_shardings=batch_sharding(mesh))
+
+
+def restore_for_inference(config: ml_collections.ConfigDict, workdir: str,
+                          mesh: Mesh | None = None) -> tuple[nn.Module, EvalState, int]:
+    """(model, state, step) from WORKDIR's checkpoint: config.eval.checkpoint_step, or the latest.
+
+    Only the step, params and BatchNorm statistics are read, on `mesh` (default: all devices).
     """
-
-    def __init__(self, config: ml_collections.ConfigDict, steps_per_epoch: int,
-                 devices: Sequence[jax.Device] | None = None):
-        self.config = config
-        self.devices = list(jax.devices() if devices is None else devices)
-        self.platform = self.devices[0].platform
-        if self.platform == "cpu":
-            host.keep_freed_memory()  # XLA's CPU buffers: no fresh pages every step
-        self.mesh = jax.make_mesh((len(self.devices),), ("data",), devices=self.devices,
-                                  axis_types=(jax.sharding.AxisType.Auto,))
-        self.replicated = NamedSharding(self.mesh, P())
-        self.data_sharding = NamedSharding(self.mesh, P("data"))
-        for name in ("batch_size", "eval_batch_size"):
-            if config[name] % len(self.devices):
-                raise ValueError(f"config.{name}={config[name]} must be divisible by the device count "
-                                 f"{len(self.devices)} (global batch, split over all devices)")
-        self.model = models.build_model(config, platform=self.platform)
-        self.steps_per_epoch = steps_per_epoch
-        self.lr_fn = create_learning_rate_fn(config.optim, steps_per_epoch)
-        self.tx = create_optimizer(config.optim, self.lr_fn)
-        self.train_step = jax.jit(
-            lambda s, b: train_step(s, b, model=self.model, tx=self.tx),
-            in_shardings=(self.replicated, self.data_sharding),
-            out_shardings=(self.replicated, self.replicated), donate_argnums=0)
-        self.eval_step = jax.jit(
-            lambda s, x: eval_step(s, x, model=self.model),
-            in_shardings=(self.replicated, self.data_sharding), out_shardings=self.data_sharding)
-
-    def init_state(self, seed: int) -> TrainState:
-        shape = input_shape(self.config, 1)
-        init = jax.jit(lambda r: create_train_state(self.model, self.tx, r, shape),
-                       out_shardings=self.replicated)
-        return init(jax.random.PRNGKey(seed))
-
-    def abstract_state(self) -> TrainState:
-        shape = input_shape(self.config, 1)
-        abstract = jax.eval_shape(lambda r: create_train_state(self.model, self.tx, r, shape),
-                                  jax.random.PRNGKey(0))
-        return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=self.replicated),
-                            abstract)
-
-    def abstract_batch(self, batch_size: int) -> dict[str, jax.ShapeDtypeStruct]:
-        """Shapes, dtypes and shardings of a global train batch of `batch_size` samples."""
-        return {"x": jax.ShapeDtypeStruct(input_shape(self.config, batch_size), jnp.float32,
-                                          sharding=self.data_sharding),
-                "label": jax.ShapeDtypeStruct((batch_size,), jnp.int32, sharding=self.data_sharding)}
-
-    def global_batch(self, local: dict[str, np.ndarray]) -> dict[str, jax.Array]:
-        """Assembles per-process batches into global arrays sharded over the mesh."""
-        return {k: jax.make_array_from_process_local_data(self.data_sharding, np.asarray(v))
-                for k, v in local.items()}
-
-
-def restore_for_inference(config: ml_collections.ConfigDict, workdir: str) -> tuple[Trainer, TrainState, int]:
-    """(trainer, state, step) from WORKDIR's checkpoint: config.eval.checkpoint_step, or the latest."""
-    trainer = Trainer(config, steps_per_epoch=1)
+    mesh = create_mesh() if mesh is None else mesh
+    model = create_model(config, mesh)
     manager = checkpoints.create_manager(workdir, read_only=True)
     step = config.eval.checkpoint_step if config.eval.checkpoint_step >= 0 else None
-    restored = checkpoints.restore(manager, trainer.abstract_state(), step=step)
+    restored = checkpoints.restore(manager, abstract_eval_state(model, config, mesh), step=step, partial=True)
     manager.close()
     if restored is None:
         raise FileNotFoundError(f"no checkpoint in {checkpoints.checkpoint_dir(workdir)}; train first "
@@ -188,4 +241,5 @@ def restore_for_inference(config: ml_collections.ConfigDict, workdir: str) -> tu
                                 f"weights (python -m stgat_jax.convert)")
     state, step = restored
     log.info("restored the checkpoint at step %d from %s", step, workdir)
-    return trainer, state, step
+    return model, state, step
+

@@ -14,6 +14,8 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from absl import app, flags
+from ml_collections import config_flags
 
 from stgat_jax import errors, models, steps
 
@@ -59,16 +61,11 @@ def format_summary(summary: dict[str, Any]) -> str:
 
 def main(argv):
     del argv
-    from absl import flags
-
     with errors.one_line(flags.FLAGS.traceback):
         print(format_summary(summarize(flags.FLAGS.config)))
 
 
 if __name__ == "__main__":
-    from absl import app
-    from ml_collections import config_flags
-
     config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)
     errors.define_traceback_flag()
     app.run(main)

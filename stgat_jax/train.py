@@ -18,16 +18,10 @@ import jax
 import ml_collections
 import numpy as np
 
-from stgat_jax import checkpoints, evaluate, input_pipeline, reporting, summary
-# The step pieces, importable from here as before (train.Trainer, train.restore_for_inference, ...).
-from stgat_jax.steps import (TrainState, Trainer, create_learning_rate_fn, create_optimizer,  # noqa: F401
-                             create_train_state, cross_entropy, input_shape, restore_for_inference,
-                             train_step)
+from stgat_jax import checkpoints, evaluate, input_pipeline, reporting, steps, summary
 
 log = logging.getLogger(__name__)
 
-
-# --- The loop ----------------------------------------------------------------------------------
 
 class _Preemption:
     """Turns SIGTERM into a flag the loop checks at step boundaries."""
@@ -52,9 +46,41 @@ class _Preemption:
             signal.signal(signal.SIGTERM, self._previous)
 
 
+def _is_time(done: int, every: int, last: int) -> bool:
+    """Whether work due every `every` steps, and after the last one, is due after step `done`.
+
+    Never when `every` is 0.
+    """
+    return every > 0 and (done % every == 0 or done == last)
+
+
 def _format_seconds(s: float) -> str:
     s = int(max(s, 0))
     return f"{s // 3600}h{s % 3600 // 60:02d}m{s % 60:02d}s" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def _check_finite(loss: float, done: int, manager, last_good_step: int | None, workdir: str) -> None:
+    """Stops the run on a non-finite loss, naming the last checkpoint saved before it."""
+    if not np.isfinite(loss):
+        manager.wait_until_finished()
+        where = (f"the last good checkpoint is at step {last_good_step} in {checkpoints.checkpoint_dir(workdir)}"
+                 if last_good_step is not None else "no checkpoint was saved before it")
+        raise FloatingPointError(f"non-finite loss {loss} at step {done}; stopping: {where}")
+
+
+def _report_train(writer: reporting.MetricsWriter, metrics: dict[str, Any], lr: float, rate: float,
+                  done: int, num_steps: int, steps_per_epoch: int, batch_size: int) -> None:
+    """A log line with the rate and ETA, and a metrics record, of the train step `done`."""
+    log.info("step %d/%d (epoch %.2f) loss %.4f acc %.3f lr %.4g | %.2f steps/s, %.1f samples/s, ETA %s",
+             done, num_steps, done / steps_per_epoch, metrics["loss"], metrics["accuracy"], lr, rate,
+             rate * batch_size, _format_seconds((num_steps - done) / max(rate, 1e-9)))
+    writer.write({"step": done, "epoch": done / steps_per_epoch, "lr": lr, "steps_per_second": rate,
+                  **{f"train_{k}": float(v) for k, v in metrics.items()}})
+
+
+def _report_test(writer: reporting.MetricsWriter, test: dict[str, float], done: int, steps_per_epoch: int) -> None:
+    log.info("step %d: test top-1 %.4f, top-5 %.4f, loss %.4f", done, test["top1"], test["top5"], test["loss"])
+    writer.write({"step": done, "epoch": done / steps_per_epoch, **{f"test_{k}": v for k, v in test.items()}})
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
@@ -71,7 +97,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                          f"(config.batch_size={config.batch_size})")
     num_steps = int(config.num_train_steps) if config.num_train_steps > 0 else int(
         math.ceil(config.num_epochs * steps_per_epoch))
-    trainer = Trainer(config, steps_per_epoch)
+    eval_every = int(round(config.eval_every_epochs * steps_per_epoch)) if config.eval_every_epochs > 0 else 0
+
+    mesh = steps.create_mesh()
+    model = steps.create_model(config, mesh)
+    lr_fn = steps.create_learning_rate_fn(config.optim, steps_per_epoch)
+    tx = steps.create_optimizer(config.optim, lr_fn)
+    train_step = steps.make_train_step(model, tx, mesh)
+    eval_step = steps.make_eval_step(model, mesh)
     if jax.process_index() == 0:
         log.info("model summary:\n%s", summary.format_summary(summary.summarize(config)))
         with open(os.path.join(workdir, "config.json"), "w") as f:
@@ -83,75 +116,56 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     train_iter = iter(input_pipeline.create_train_loader(train_src, config, seed=config.seed))
     manager = checkpoints.create_manager(workdir, max_to_keep=config.checkpoint.keep,
                                          async_save=config.checkpoint.async_save)
-    restored = checkpoints.restore(manager, trainer.abstract_state(), train_iter)
+    restored = checkpoints.restore(manager, steps.abstract_state(model, tx, config, mesh), train_iter)
     if restored is None:
-        state = trainer.init_state(config.seed)
+        state, last_good_step = steps.init_state(model, tx, config, mesh, config.seed), None
         log.info("initialised a new model: %s parameters",
                  f"{sum(x.size for x in jax.tree.leaves(state.params)):,}")
     else:
-        state, step = restored
-        log.info("resumed from the checkpoint at step %d", step)
-
+        state, last_good_step = restored
+        log.info("resumed from the checkpoint at step %d", last_good_step)
+    # WORKDIR/best keeps the state of the best test top-1 of periodic evaluations (across resumes).
+    best_manager = checkpoints.create_manager(workdir, name="best", max_to_keep=1, best_fn=lambda m: m["top1"],
+                                              async_save=False) if eval_every else None
     writer = reporting.MetricsWriter(workdir, tensorboard=config.tensorboard)
-    best_manager = None
-    eval_every = int(round(config.eval_every_epochs * steps_per_epoch)) if config.eval_every_epochs > 0 else 0
-    if eval_every:
-        best_manager = checkpoints.create_manager(workdir, name="best", max_to_keep=1,
-                                                  best_fn=lambda m: m["top1"], async_save=False)
-    start_step = int(state.step)
-    last_good_step = None if restored is None else start_step
-    t0, last_log_step = time.time(), start_step
+
+    last_log = (int(state.step), time.time())
     with _Preemption() as preemption:
-        for step in range(start_step, num_steps):
-            batch = trainer.global_batch(next(train_iter))
-            state, metrics = trainer.train_step(state, batch)
-            done = step + 1
-            is_log = done % config.log_every_steps == 0 or done == num_steps
-            is_save = done % config.checkpoint.every_steps == 0 or done == num_steps
-            is_eval = bool(eval_every) and (done % eval_every == 0 or done == num_steps)
-            if is_log or is_save or is_eval or preemption.requested:
+        for step in range(int(state.step), num_steps):
+            state, metrics = train_step(state, steps.global_batch(next(train_iter), mesh))
+            done, stop = step + 1, preemption.requested
+            is_log = _is_time(done, config.log_every_steps, num_steps)
+            is_save = _is_time(done, config.checkpoint.every_steps, num_steps) or stop
+            is_eval = _is_time(done, eval_every, num_steps)
+            if is_log or is_save or is_eval:
                 metrics = jax.device_get(metrics)
-                if not np.isfinite(metrics["loss"]):
-                    manager.wait_until_finished()
-                    where = (f"the last good checkpoint is at step {last_good_step} in "
-                             f"{checkpoints.checkpoint_dir(workdir)}" if last_good_step is not None
-                             else "no checkpoint was saved before it")
-                    raise FloatingPointError(f"non-finite loss {metrics['loss']} at step {done}; stopping: {where}")
+                _check_finite(metrics["loss"], done, manager, last_good_step, workdir)
             if is_log:
                 now = time.time()
-                rate = (done - last_log_step) / max(now - t0, 1e-9)
-                t0, last_log_step = now, done
-                lr = float(trainer.lr_fn(step))
-                log.info("step %d/%d (epoch %.2f) loss %.4f acc %.3f lr %.4g | %.2f steps/s, %.1f samples/s, "
-                         "ETA %s", done, num_steps, done / steps_per_epoch, metrics["loss"],
-                         metrics["accuracy"], lr, rate, rate * config.batch_size,
-                         _format_seconds((num_steps - done) / max(rate, 1e-9)))
-                writer.write({"step": done, "epoch": done / steps_per_epoch, "lr": lr,
-                              "steps_per_second": rate,
-                              **{f"train_{k}": float(v) for k, v in metrics.items()}})
-            if is_save or preemption.requested:
+                rate, last_log = (done - last_log[0]) / max(now - last_log[1], 1e-9), (done, now)
+                _report_train(writer, metrics, float(lr_fn(step)), rate, done, num_steps, steps_per_epoch,
+                              config.batch_size)
+            if is_save:
                 checkpoints.save(manager, done, state, train_iter, force=True)
                 last_good_step = done
             if is_eval:
-                test = evaluate.test_metrics(trainer, state, test_src, config)
-                log.info("step %d: test top-1 %.4f, top-5 %.4f, loss %.4f", done, test["top1"], test["top5"],
-                         test["loss"])
-                writer.write({"step": done, "epoch": done / steps_per_epoch,
-                              **{f"test_{k}": v for k, v in test.items()}})
+                test = evaluate.test_metrics(eval_step, mesh, state, test_src, config)
+                _report_test(writer, test, done, steps_per_epoch)
                 checkpoints.save(best_manager, done, state, metrics={"top1": test["top1"]}, force=True)
-            if preemption.requested:
+            if stop:
                 manager.wait_until_finished()
                 log.warning("SIGTERM received: saved a checkpoint at step %d and stopped", done)
                 writer.close()
                 return {"preempted": True, "step": done}
+
     manager.wait_until_finished()
-    results = evaluate.evaluate_and_write(trainer, state, test_src, config, workdir,
+    results = evaluate.evaluate_and_write(eval_step, mesh, state, test_src, config, workdir,
                                           split=config.dataset.test_split)
-    if best_manager is not None and best_manager.best_step() is not None:
+    if best_manager is not None:
         best = best_manager.best_step()
-        top1 = [r["test_top1"] for r in reporting.read_metrics(workdir) if r.get("step") == best and "test_top1" in r]
-        results.update(best_step=best, best_top1=top1[-1] if top1 else None)
-        evaluate.write_results(results, workdir)
+        if best is not None:
+            results.update(best_step=best, best_top1=best_manager.metrics(best)["top1"])
+            evaluate.write_results(results, workdir)
         best_manager.close()
     writer.close()
     reporting.plot_curves(workdir)

@@ -31,15 +31,21 @@ names):
 from __future__ import annotations
 
 import functools
+import glob
 import os
 import pathlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from absl import app, flags
+from ml_collections import config_flags
 
-from stgat_jax import errors, graphs
+from data_prep import builders, ntu, uestc
+from stgat_jax import errors, graphs, input_pipeline, predict, reporting, steps
 
 Array = np.ndarray
 
@@ -162,6 +168,7 @@ def draw_attention(
     Raises:
         ValueError: the shapes of `skeleton` and `weights` disagree.
     """
+    # matplotlib is slow to import; only drawing needs it.
     import matplotlib
 
     matplotlib.use('Agg')
@@ -255,12 +262,8 @@ def load_record(path: str | os.PathLike) -> Array:
     """
     suffix = pathlib.Path(path).suffix.lower()
     if suffix == '.skeleton':
-        from data_prep import ntu
-
         data = ntu.load_sample(path)
     elif suffix in ('.txt', '.mat'):
-        from data_prep import uestc
-
         data = uestc.load_sample(path)
     else:
         raise ValueError(f'{os.fspath(path)}: expected a .skeleton, .txt or .mat skeleton file, '
@@ -274,8 +277,6 @@ def eval_inputs(config: ml_collections.ConfigDict, record: Array) -> tuple[Array
     Both use the test-time transform; the positions use the 'joint' stream so that a bone or
     motion model can still be drawn on a skeleton.
     """
-    from stgat_jax import input_pipeline
-
     graph = config.dataset.graph
     x = input_pipeline.EvalSample(config.data, graph).map({'skeleton': record, 'label': 0})['x']
     joint_data = ml_collections.ConfigDict(config.data.to_dict())
@@ -304,19 +305,14 @@ def visualize(config: ml_collections.ConfigDict, workdir: str | os.PathLike, inp
     Returns:
         The path of the PNG.
     """
-    import jax
-    import jax.numpy as jnp
-
-    from stgat_jax import predict, steps
-
     record = load_record(input_path)
     x, positions = eval_inputs(config, record)
     if person < 0:
         person = pick_person(positions)
     if person >= len(x):
         raise ValueError(f'person={person} but the sample has {len(x)} person slot(s)')
-    trainer, state, step = steps.restore_for_inference(config, workdir)
-    apply = jax.jit(functools.partial(trainer.model.apply, train=False))
+    model, state, step = steps.restore_for_inference(config, workdir)
+    apply = jax.jit(functools.partial(model.apply, train=False))
     logits, aux = apply({'params': state.params, 'batch_stats': state.batch_stats}, jnp.asarray(x[None]))
     probs = np.asarray(jax.nn.softmax(logits[0]))
     predicted = int(np.argmax(probs))
@@ -338,11 +334,7 @@ def part_weights(joint_weights: Array, parts: Mapping[str, Sequence[int]] = BODY
 def sample_label(path: str | os.PathLike) -> int:
     """The 0-based class label in a raw file's name (NTU-format ``.skeleton`` or UESTC)."""
     if pathlib.Path(path).suffix.lower() == '.skeleton':
-        from data_prep import ntu
-
         return ntu.parse_sample_name(path).label
-    from data_prep import uestc
-
     return uestc.parse_sample_name(path).label
 
 
@@ -360,8 +352,6 @@ def raw_files(pattern: str | os.PathLike, config: ml_collections.ConfigDict | No
         FileNotFoundError: nothing matches.
         ValueError: an unknown split, or a split of a dataset without NTU-format names.
     """
-    import glob
-
     path = pathlib.Path(pattern)
     if path.is_dir():
         files = [f for f in path.iterdir() if f.suffix.lower() in ('.skeleton', '.txt', '.mat')]
@@ -373,8 +363,6 @@ def raw_files(pattern: str | os.PathLike, config: ml_collections.ConfigDict | No
     if split not in ('all', 'train', 'test'):
         raise ValueError(f"split={split!r}; expected 'all', 'train' or 'test'")
     if split != 'all':
-        from data_prep import builders, ntu
-
         if config is None or config.dataset.name not in builders.NTU_FAMILIES:
             raise ValueError(f'split={split!r} needs a config of an NTU-format dataset '
                              f'({sorted(builders.NTU_FAMILIES)})')
@@ -403,13 +391,8 @@ def summarize(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
         ``{label: {stream: {part: (num files of that class,) masses, 'correct': (n,) bool}}}``
         where 'correct' says whether the model classified each file right.
     """
-    import jax
-    import jax.numpy as jnp
-
-    from stgat_jax import steps
-
-    trainer, state, _ = steps.restore_for_inference(config, workdir)
-    apply = jax.jit(functools.partial(trainer.model.apply, train=False))
+    model, state, _ = steps.restore_for_inference(config, workdir)
+    apply = jax.jit(functools.partial(model.apply, train=False))
     variables = {'params': state.params, 'batch_stats': state.batch_stats}
     rows: dict[int, dict[str, dict[str, list]]] = {}
     for start in range(0, len(files), batch_size):
@@ -449,8 +432,6 @@ def format_summary(summary: Mapping[int, Mapping[str, Mapping[str, Array]]],
 
 def main(argv: Sequence[str]) -> None:
     """Command-line entry: flags --config, --workdir, --input, --out, --person, --summary, --split."""
-    from absl import app, flags
-
     if len(argv) > 1:
         raise app.UsageError(f'unexpected arguments: {argv[1:]}')
     with errors.one_line(flags.FLAGS.traceback):
@@ -458,14 +439,8 @@ def main(argv: Sequence[str]) -> None:
 
 
 def _run(f) -> None:
-    from absl import app
-
-    from stgat_jax import reporting
-
     reporting.quiet_library_logs()
     if f.summary:
-        from stgat_jax import predict
-
         files = raw_files(f.input, f.config, f.split)
         summary = summarize(f.config, f.workdir, files)
         print(format_summary(summary, predict.class_names(f.config)))
@@ -477,9 +452,6 @@ def _run(f) -> None:
 
 
 if __name__ == '__main__':
-    from absl import app, flags
-    from ml_collections import config_flags
-
     config_flags.DEFINE_config_file('config', None, 'Config file, optionally with :options.', lock_config=True)
     flags.DEFINE_string('workdir', None, 'Run folder whose checkpoint is restored.')
     flags.DEFINE_string('input', None, 'Raw skeleton file (.skeleton; .txt or .mat for UESTC).')

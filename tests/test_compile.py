@@ -38,15 +38,18 @@ def test_topology_devices_and_bad_names(tpu_devices):
 @pytest.mark.slow
 def test_compile_builds_the_trainers_program_for_the_topology(tpu_devices):
     config = tiny_config()
-    trainer, lowered = aot.lower_steps(config, tpu_devices, 8)
-    # The program of a trainer built for those devices the ordinary way, for the same batch.
+    model, _, lowered = aot.lower_steps(config, tpu_devices, 8)
+    # The program training builds for those devices the ordinary way, for the same batch.
     config.batch_size = config.eval_batch_size = 8
-    own = steps.Trainer(config, steps_per_epoch=1, devices=tpu_devices)
-    want = own.train_step.lower(own.abstract_state(), own.abstract_batch(8))
+    mesh = steps.create_mesh(tpu_devices)
+    own = steps.create_model(config, mesh)
+    tx = steps.create_optimizer(config.optim, steps.create_learning_rate_fn(config.optim, 1))
+    want = steps.make_train_step(own, tx, mesh).lower(steps.abstract_state(own, tx, config, mesh),
+                                                      steps.abstract_batch(config, 8, mesh))
     assert lowered["train"].as_text(debug_info=False) == want.as_text(debug_info=False)
     # The layers follow the target devices' platform, not this process's CPU backend.
-    assert trainer.model.conv_impl == "xla"
-    assert steps.Trainer(config, steps_per_epoch=1).model.conv_impl == "cpu"
+    assert model.conv_impl == "xla"
+    assert steps.create_model(config, steps.create_mesh()).conv_impl == "cpu"
 
     (row,) = aot.compile_and_cost(config, tpu_devices, 8, ("train",))
     assert row["devices"] == 4 and row["batch_per_device"] == 2 and row["params"] > 0

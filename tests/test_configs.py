@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from data_prep import prepare
-from stgat_jax import input_pipeline, models, train
+from stgat_jax import input_pipeline, models, steps
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parents[1] / "configs"
 BENCHMARKS = sorted(p.stem for p in CONFIG_DIR.glob("*.py")
@@ -39,7 +39,7 @@ def test_config_builds_pipeline_and_model(name, stream, tmp_path):
     batch = [input_pipeline.TrainSample(config.data, config.dataset.graph).random_map(r, rng) for r in records]
     batch += [input_pipeline.EvalSample(config.data, config.dataset.graph).map(r) for r in records]
     x = np.stack([b["x"] for b in batch])
-    assert x.shape == train.input_shape(config, 4)
+    assert x.shape == steps.input_shape(config, 4)
     model = models.build_model(config)
     out = jax.eval_shape(lambda: model.init_with_output(
         {"params": jax.random.PRNGKey(0), "dropout": jax.random.PRNGKey(1)}, jnp.asarray(x), train=True)[0][0])

@@ -17,7 +17,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from stgat_jax import checkpoints, convert, train
+from stgat_jax import convert, steps
 from stgat_jax.models.stgat import STGAT
 
 FIXTURE = os.path.join(os.path.dirname(__file__), 'fixtures', 'stgat_parity_ntu.npz')
@@ -85,15 +85,14 @@ def test_cli_round_trip_restores_official_logits(tmp_path, fixture, state_dict):
                   f'--workdir={workdir}'])
 
     # Restore exactly as `main.py --mode=eval` does.
-    trainer = train.Trainer(load_config(config_path), 1)
-    manager = checkpoints.create_manager(str(workdir), read_only=True)
-    state, step = checkpoints.restore(manager, trainer.abstract_state())
-    manager.close()
+    config = load_config(config_path)
+    mesh = steps.create_mesh()
+    model, state, step = steps.restore_for_inference(config, str(workdir), mesh)
     assert step == 0 and int(state.step) == 0
 
     x = fixture['input'].transpose(0, 4, 2, 3, 1)  # official (N, C, T, V, M) -> (N, M, T, V, C)
     batch = np.concatenate([x, x])  # the eval batch must split over the 4 test devices
-    logits = np.asarray(trainer.eval_step(state, trainer.global_batch({'x': batch})['x']))
+    logits = np.asarray(steps.make_eval_step(model, mesh)(state, steps.global_batch({'x': batch}, mesh)['x']))
     np.testing.assert_allclose(logits[:2], fixture['logits_eval'], rtol=0, atol=1e-4)
     np.testing.assert_array_equal(logits[2:], logits[:2])
 

@@ -12,7 +12,7 @@ import pytest
 
 from configs import csta_base, default, uestc_xsub, uestc_xview1, uestc_xview2
 from data_prep import prepare, synthetic
-from stgat_jax import checkpoints, models, train, visualize
+from stgat_jax import checkpoints, models, steps, visualize
 from stgat_jax.models.csta import CSTACNN, CoupledAttention, CSTAConfig
 from stgat_jax.models.stgat import STGAT
 from stgat_jax.summary import param_counts
@@ -272,9 +272,11 @@ def test_visualize_restores_a_checkpoint_and_draws_a_raw_file(tmp_path):
     config.dataset.data_dir = str(tmp_path / 'tfds')  # no records: class names fall back to indices
     config.data.window_frames = config.data.resample_frames = config.data.crop_min_frames = 16
     config.batch_size = config.eval_batch_size = 4
-    trainer = train.Trainer(config, 1)
+    mesh = steps.create_mesh()
+    model = steps.create_model(config, mesh)
+    tx = steps.create_optimizer(config.optim, steps.create_learning_rate_fn(config.optim, 1))
     manager = checkpoints.create_manager(tmp_path / 'run', async_save=False)
-    checkpoints.save(manager, 3, trainer.init_state(0))
+    checkpoints.save(manager, 3, steps.init_state(model, tx, config, mesh, 0))
     manager.wait_until_finished()
     manager.close()
 

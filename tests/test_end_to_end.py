@@ -10,7 +10,7 @@ import pytest
 
 from configs import default
 from data_prep import prepare, synthetic
-from stgat_jax import checkpoints, evaluate, input_pipeline, predict, reporting, run, train
+from stgat_jax import checkpoints, evaluate, input_pipeline, predict, reporting, run, steps, train
 
 pytestmark = pytest.mark.slow
 
@@ -137,9 +137,7 @@ def test_train_checkpoint_restore_and_eval(data_dir, tmp_path):
 
 
 def _params(workdir, config):
-    trainer = train.Trainer(config, steps_per_epoch=1)
-    manager = checkpoints.create_manager(workdir, read_only=True)
-    state, step = checkpoints.restore(manager, trainer.abstract_state())
+    _, state, step = steps.restore_for_inference(config, workdir)
     return jax.device_get(state.params), step
 
 
@@ -206,10 +204,14 @@ def test_a_run_learns_and_a_corrupt_latest_checkpoint_falls_back_to_the_previous
         for name in files:
             with open(os.path.join(root, name), "wb") as f:
                 f.write(b"damaged")
-    trainer = train.Trainer(tiny_config(data_dir), steps_per_epoch=1)
+    # The whole train state, as a resumed run restores it.
+    config, mesh = tiny_config(data_dir), steps.create_mesh()
+    model = steps.create_model(config, mesh)
+    tx = steps.create_optimizer(config.optim, steps.create_learning_rate_fn(config.optim, 3))
+    abstract = steps.abstract_state(model, tx, config, mesh)
     manager = checkpoints.create_manager(workdir, read_only=True)
-    state, step = checkpoints.restore(manager, trainer.abstract_state())
+    state, step = checkpoints.restore(manager, abstract)
     assert step == 12 and int(state.step) == 12
     assert "falling back to step 12" in caplog.text
     with pytest.raises(ValueError, match=r"checkpoint at step 24 in .*checkpoints cannot be restored"):
-        checkpoints.restore(manager, trainer.abstract_state(), step=24)  # asked for by name: no fallback
+        checkpoints.restore(manager, abstract, step=24)  # asked for by name: no fallback

@@ -25,7 +25,7 @@ import pytest
 
 from configs import default
 from data_prep import synthetic
-from stgat_jax import checkpoints, convert, export, models, predict, train
+from stgat_jax import checkpoints, convert, export, models, predict, steps
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -123,19 +123,19 @@ def convert_official(case: str, workdir: pathlib.Path):
     return config
 
 
-def train_a_few_steps(config, raw_dir: pathlib.Path, workdir: pathlib.Path, steps: int = 3):
-    """A checkpoint after `steps` train steps on the raw files (moved BatchNorm statistics)."""
+def train_a_few_steps(config, raw_dir: pathlib.Path, workdir: pathlib.Path, num_steps: int = 3):
+    """A checkpoint after `num_steps` train steps on the raw files (moved BatchNorm statistics)."""
     _, x = predict.load_inputs(str(raw_dir), config)
     x = np.concatenate([x, x[:1]])[:4]
     labels = np.arange(4, dtype=np.int32) % config.dataset.num_classes
     model = models.build_model(config)
-    tx = train.create_optimizer(config.optim, train.create_learning_rate_fn(config.optim, 1))
-    state = train.create_train_state(model, tx, jax.random.PRNGKey(0), train.input_shape(config, 1))
-    step = jax.jit(functools.partial(train.train_step, model=model, tx=tx))
-    for _ in range(steps):
+    tx = steps.create_optimizer(config.optim, steps.create_learning_rate_fn(config.optim, 1))
+    state = steps.create_train_state(model, tx, jax.random.PRNGKey(0), steps.input_shape(config, 1))
+    step = jax.jit(functools.partial(steps.train_step, model=model, tx=tx))
+    for _ in range(num_steps):
         state, _ = step(state, {"x": jnp.asarray(x), "label": jnp.asarray(labels)})
     manager = checkpoints.create_manager(workdir, async_save=False)
-    checkpoints.save(manager, steps, state)
+    checkpoints.save(manager, num_steps, state)
     manager.wait_until_finished()
     manager.close()
     return config
@@ -229,13 +229,13 @@ def test_metadata_names_the_classes_and_the_frames_rule(runs):
 @pytest.mark.slow  # shares the checkpoints of `runs` (about 40 s to make)
 def test_stablehlo_takes_other_frame_counts(runs):
     config, workdir, _ = runs["stgat_ntu"]
-    trainer, state, _ = train.restore_for_inference(config, str(workdir))
+    model, state, _ = steps.restore_for_inference(config, str(workdir))
     path, _ = exported(runs, "stgat_ntu", "stablehlo")
     call = jax.export.deserialize(bytearray(path.read_bytes())).call
     rng = np.random.default_rng(0)
     for frames in (16, 24, 6):
         x = rng.standard_normal((2, 2, frames, 25, 3)).astype(np.float32)
-        ref = trainer.model.apply({"params": state.params, "batch_stats": state.batch_stats}, x, train=False)[0]
+        ref = model.apply({"params": state.params, "batch_stats": state.batch_stats}, x, train=False)[0]
         np.testing.assert_allclose(np.asarray(call(x)), np.asarray(ref), rtol=0, atol=ATOL)
     with pytest.raises(Exception, match="shape|dimension"):
         call(rng.standard_normal((1, 2, 15, 25, 3)).astype(np.float32))  # not a multiple of the stride

@@ -16,7 +16,7 @@ import optax
 import pytest
 
 from configs import ntu60_xsub
-from stgat_jax import train
+from stgat_jax import steps
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "torch_sgd_steps.npz")
 
@@ -26,7 +26,7 @@ def test_sgd_steps_match_torch():
     names = [k.split("/", 1)[1] for k in f.files if k.startswith("init/")]
     lrs = f["lrs"]
     optim = ntu60_xsub.get_config().optim
-    tx = train.create_optimizer(optim, lambda count: jnp.asarray(lrs)[count])
+    tx = steps.create_optimizer(optim, lambda count: jnp.asarray(lrs)[count])
     params = {k: jnp.asarray(f[f"init/{k}"]) for k in names}
     opt_state = tx.init(params)
     for step in range(len(lrs)):
@@ -40,7 +40,7 @@ def test_sgd_steps_match_torch():
 def test_learning_rate_per_epoch_follows_the_official_schedule():
     optim = ntu60_xsub.get_config().optim  # lr 0.1, 5 warm-up epochs, x0.1 at 60 and 90
     steps_per_epoch = 7
-    lr = train.create_learning_rate_fn(optim, steps_per_epoch)
+    lr = steps.create_learning_rate_fn(optim, steps_per_epoch)
     expected = {0: 0.02, 1: 0.04, 4: 0.1, 5: 0.1, 59: 0.1, 60: 0.01, 89: 0.01, 90: 0.001, 119: 0.001}
     for epoch, value in expected.items():
         for step in (epoch * steps_per_epoch, epoch * steps_per_epoch + steps_per_epoch - 1):
@@ -51,4 +51,4 @@ def test_unknown_optimizer_is_an_error():
     optim = ml_collections.ConfigDict(ntu60_xsub.get_config().optim.to_dict())
     optim.name = "lamb"
     with pytest.raises(ValueError, match="config.optim.name='lamb'"):
-        train.create_optimizer(optim, lambda c: 0.1)
+        steps.create_optimizer(optim, lambda c: 0.1)

@@ -21,7 +21,7 @@ from ml_collections import config_dict
 
 from configs import default
 from data_prep import prepare, synthetic
-from stgat_jax import checkpoints, train
+from stgat_jax import checkpoints, steps, train
 
 pytestmark = pytest.mark.slow
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -81,9 +81,7 @@ def reference(root, tmp_path_factory):
 
 
 def final_params(workdir, config):
-    trainer = train.Trainer(config, steps_per_epoch=1)
-    manager = checkpoints.create_manager(workdir, read_only=True)
-    state, step = checkpoints.restore(manager, trainer.abstract_state())
+    _, state, step = steps.restore_for_inference(config, workdir)
     return jax.device_get(state.params), step
 
 
