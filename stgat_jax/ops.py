@@ -178,7 +178,7 @@ def expand_gate(g: jax.Array, num_nodes: int, gate_index: str = 'official') -> j
 
 
 def window_logits(q_frames: jax.Array, k: jax.Array, num_heads: int, window: int,
-                  pad_value: jax.Array | None = None) -> jax.Array:
+                  pad_value: jax.Array | None = None, heads_major: bool = True) -> jax.Array:
     """Scaled logits of the windowed attention from queries projected on the frames.
 
     A 1x1 conv commutes with the window unfold, except on the frames outside the
@@ -191,12 +191,23 @@ def window_logits(q_frames: jax.Array, k: jax.Array, num_heads: int, window: int
       num_heads: S.
       window: odd window length W.
       pad_value: (S * C',) query of a frame outside the clip (the projection's bias); None: 0.
+      heads_major: transpose queries and keys to heads and joints major before unfolding (the
+        faster program on XLA's CPU backend); False: unfold the channels-last frames along the
+        joint axis and contract them as they are, with no transposes, which XLA's TPU compiler
+        schedules with less HBM traffic (``benchmarks/RESULTS.md``).
 
     Returns:
       (B, S, W * V, V) float32 ``sum_{t, c'} q[b, t, u, s, c'] k[b, t, v, s, c'] / (C' * T)``.
     """
     b, num_frames, v, c = k.shape
     head_dim = c // num_heads
+    if not heads_major:
+        if pad_value is not None:
+            pad_value = jnp.reshape(pad_value, (1, 1, 1, c))
+        q = _unfold(q_frames, window, frame_axis=1, joint_axis=2, pad_value=pad_value)  # (B, T, W*V, S*C')
+        logits = jnp.einsum('btusc,btvsc->bsuv', q.reshape(b, num_frames, window * v, num_heads, head_dim),
+                            k.reshape(b, num_frames, v, num_heads, head_dim), preferred_element_type=jnp.float32)
+        return logits / (head_dim * num_frames)
     # Heads and joints major, (frames, channels) minor: the layout of a product per sample and
     # head over frames and channels. The queries are unfolded after this transpose, so that XLA
     # transposes W times less data.

@@ -209,9 +209,10 @@ def test_window_logits_equal_projecting_the_unfolded_window():
     k = rand((b, t, v, s * c), 24)
     want = np.einsum('btusc,btvsc->bsuv', q_unfolded.reshape(b, t, w * v, s, c),
                      k.reshape(b, t, v, s, c)) / (c * t)
-    got = np.asarray(ops.window_logits(jnp.asarray(x @ kernel + bias), jnp.asarray(k), s, w,
-                                       pad_value=jnp.asarray(bias)))
-    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    for heads_major in (True, False):
+        got = np.asarray(ops.window_logits(jnp.asarray(x @ kernel + bias), jnp.asarray(k), s, w,
+                                           pad_value=jnp.asarray(bias), heads_major=heads_major))
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
     mask = graphs.get_graph('ntu').hop_masks(s)
     row_gate = np.random.default_rng(25).uniform(size=(b, s, w * v)).astype(np.float32)
     glob = rand((1, s, w * v, v), 26)

@@ -202,7 +202,8 @@ class STAttentionBlock(nn.Module):
             q_net = Dense1x1(heads * head_dim, channels, self.dtype, impl=self.conv_impl, name='in_nets_upfold')
             q = q_net(y)
             q_outside = q_net(jnp.zeros((1, channels), self.dtype))[0]  # the bias
-            logits = ops.window_logits(q, k, heads, self.window, pad_value=q_outside)
+            logits = ops.window_logits(q, k, heads, self.window, pad_value=q_outside,
+                                       heads_major=self.conv_impl == 'cpu')
             # mean_{t,j} diff_net(y @ A_norm) = diff_net(mean_{t,j} y @ A_norm): one row per sample.
             a_rows = jnp.asarray(graph.A_norm.sum(axis=1), jnp.float32)  # (V,)
             y_mean = jnp.einsum('btvc,v->bc', y.astype(jnp.float32), a_rows) / (num_frames * num_nodes)
