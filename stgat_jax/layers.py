@@ -214,7 +214,7 @@ class Dense1x1(nn.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         kernel, bias = conv_params(self, (x.shape[-1], self.features), self.fan_in)
         return channel_dense(x.astype(self.dtype), kernel.astype(self.dtype), bias, self.out_dtype,
-                                 cpu_layout=self.impl == 'cpu')
+                             cpu_layout=self.impl == 'cpu')
 
 
 class TemporalConv(nn.Module):
