@@ -201,22 +201,22 @@ def window_logits(q_frames: jax.Array, k: jax.Array, num_heads: int, window: int
     """
     b, num_frames, v, c = k.shape
     head_dim = c // num_heads
-    if not heads_major:
+    if heads_major:
+        # Heads and joints major, (frames, channels) minor: the layout of a product per sample and
+        # head over frames and channels. The queries are unfolded after this transpose, so that XLA
+        # transposes W times less data.
+        qh = q_frames.reshape(b, num_frames, v, num_heads, head_dim).transpose(0, 3, 2, 1, 4)
+        kh = k.reshape(b, num_frames, v, num_heads, head_dim).transpose(0, 3, 2, 1, 4)
+        if pad_value is not None:
+            pad_value = jnp.reshape(pad_value, (1, num_heads, 1, 1, head_dim))
+        q = _unfold(qh, window, frame_axis=3, joint_axis=2, pad_value=pad_value)  # (B, S, W*V, T, C')
+        logits = jnp.einsum('bsutc,bsvtc->bsuv', q, kh, preferred_element_type=jnp.float32)
+    else:
         if pad_value is not None:
             pad_value = jnp.reshape(pad_value, (1, 1, 1, c))
         q = _unfold(q_frames, window, frame_axis=1, joint_axis=2, pad_value=pad_value)  # (B, T, W*V, S*C')
         logits = jnp.einsum('btusc,btvsc->bsuv', q.reshape(b, num_frames, window * v, num_heads, head_dim),
                             k.reshape(b, num_frames, v, num_heads, head_dim), preferred_element_type=jnp.float32)
-        return logits / (head_dim * num_frames)
-    # Heads and joints major, (frames, channels) minor: the layout of a product per sample and
-    # head over frames and channels. The queries are unfolded after this transpose, so that XLA
-    # transposes W times less data.
-    qh = q_frames.reshape(b, num_frames, v, num_heads, head_dim).transpose(0, 3, 2, 1, 4)
-    kh = k.reshape(b, num_frames, v, num_heads, head_dim).transpose(0, 3, 2, 1, 4)
-    if pad_value is not None:
-        pad_value = jnp.reshape(pad_value, (1, num_heads, 1, 1, head_dim))
-    q = _unfold(qh, window, frame_axis=3, joint_axis=2, pad_value=pad_value)  # (B, S, W*V, T, C')
-    logits = jnp.einsum('bsutc,bsvtc->bsuv', q, kh, preferred_element_type=jnp.float32)
     return logits / (head_dim * num_frames)
 
 
